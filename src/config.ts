@@ -1,0 +1,227 @@
+/**
+ * One typed configuration for FlameSDK, read from `FLAME_*` environment variables or passed as an
+ * object. With nothing set, everything runs embedded: in-process broker, filesystem storage.
+ * Every validation error names the offending field (and the env variable it came from).
+ */
+import path from 'node:path';
+import { BadRequestError } from './errors.js';
+import type { DataSourceConfig, S3Connection } from './data/port.js';
+import type { MemoryBrokerHub } from './broker/memory.js';
+
+export type Role = 'aggregator' | 'analyzer';
+
+export type BrokerConfig =
+  | { type: 'memory'; hub?: MemoryBrokerHub }
+  | {
+      type: 'nats';
+      servers: string[];
+      user?: string;
+      pass?: string;
+      token?: string;
+      /** Path to a NATS credentials file (per-node credentials). */
+      credsFile?: string;
+      /** Accept self-signed TLS certificates. */
+      insecure?: boolean;
+    };
+
+export type StoreConfig =
+  | { type: 'fs'; dir: string }
+  | ({ type: 's3'; prefix?: string } & S3Connection);
+
+export interface FlameConfig {
+  nodeId: string;
+  analysisId: string;
+  projectId: string;
+  /** Every node of the analysis, this one included. */
+  participants: string[];
+  /** The node that merges and may submit the final result. */
+  aggregatorId: string;
+  broker: BrokerConfig;
+  /** Hub storage: final results and shared intermediate results. */
+  hub: StoreConfig;
+  /** Node-local storage for intermediate results. */
+  local: StoreConfig;
+  dataSources: DataSourceConfig[];
+  /** Port of the /healthz endpoint; undefined turns it off, 0 picks a free port. */
+  healthPort?: number;
+  logLevel: LogLevel;
+  /** Interval of participant heartbeats. */
+  heartbeatMs: number;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+const LOG_LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+
+/** What a caller may pass: everything optional, filled from env and then defaults. */
+export type FlameConfigInput = Partial<FlameConfig>;
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+function bad(field: string, message: string): never {
+  throw new BadRequestError(`config ${field}: ${message}`);
+}
+
+function checkId(field: string, value: unknown): string {
+  if (typeof value !== 'string' || !ID_PATTERN.test(value) || value.includes('..')) {
+    bad(field, `expected an id of letters, digits, '_', '-' or '.' (1-64 chars), got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function envList(v: string | undefined): string[] | undefined {
+  if (v === undefined || v.trim() === '') return undefined;
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) bad(name, `expected a whole number >= 0, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function envBool(env: NodeJS.ProcessEnv, name: string): boolean {
+  const v = (env[name] ?? '').toLowerCase();
+  return v === '1' || v === 'true' || v === 'yes';
+}
+
+function s3FromEnv(env: NodeJS.ProcessEnv, prefix: string): StoreConfig | undefined {
+  const endpoint = env[`${prefix}_S3_ENDPOINT`];
+  const bucket = env[`${prefix}_S3_BUCKET`];
+  if (!endpoint && !bucket) return undefined;
+  if (!bucket) bad(`${prefix}_S3_BUCKET`, 'required when an S3 endpoint is set');
+  return {
+    type: 's3',
+    endpoint,
+    bucket,
+    region: env[`${prefix}_S3_REGION`] ?? 'us-east-1',
+    accessKeyId: env[`${prefix}_S3_ACCESS_KEY_ID`],
+    secretAccessKey: env[`${prefix}_S3_SECRET_ACCESS_KEY`],
+    prefix: env[`${prefix}_S3_PREFIX`],
+    forcePathStyle: true,
+    insecure: envBool(env, 'FLAME_INSECURE'),
+  };
+}
+
+/** The config that `FLAME_*` environment variables describe (only the fields they set). */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): FlameConfigInput {
+  const out: FlameConfigInput = {};
+  if (env.FLAME_NODE_ID) out.nodeId = env.FLAME_NODE_ID;
+  if (env.FLAME_ANALYSIS_ID) out.analysisId = env.FLAME_ANALYSIS_ID;
+  if (env.FLAME_PROJECT_ID) out.projectId = env.FLAME_PROJECT_ID;
+  const parts = envList(env.FLAME_PARTICIPANTS);
+  if (parts) out.participants = parts;
+  if (env.FLAME_AGGREGATOR_ID) out.aggregatorId = env.FLAME_AGGREGATOR_ID;
+  const servers = envList(env.FLAME_NATS_URL);
+  if (servers) {
+    out.broker = {
+      type: 'nats',
+      servers,
+      user: env.FLAME_NATS_USER || undefined,
+      pass: env.FLAME_NATS_PASSWORD || undefined,
+      token: env.FLAME_NATS_TOKEN || undefined,
+      credsFile: env.FLAME_NATS_CREDS || undefined,
+      insecure: envBool(env, 'FLAME_INSECURE'),
+    };
+  }
+  const hub = s3FromEnv(env, 'FLAME_HUB') ?? (env.FLAME_HUB_DIR ? { type: 'fs', dir: env.FLAME_HUB_DIR } : undefined);
+  if (hub) out.hub = hub;
+  const local = s3FromEnv(env, 'FLAME_LOCAL') ?? (env.FLAME_LOCAL_DIR ? { type: 'fs', dir: env.FLAME_LOCAL_DIR } : undefined);
+  if (local) out.local = local;
+  if (env.FLAME_DATA_SOURCES) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(env.FLAME_DATA_SOURCES);
+    } catch (e) {
+      bad('FLAME_DATA_SOURCES', `not valid JSON (${(e as Error).message})`);
+    }
+    out.dataSources = parsed as DataSourceConfig[];
+  }
+  const hp = envInt(env, 'FLAME_HEALTH_PORT');
+  if (hp !== undefined) out.healthPort = hp;
+  if (env.FLAME_LOG_LEVEL) out.logLevel = env.FLAME_LOG_LEVEL as LogLevel;
+  const hb = envInt(env, 'FLAME_HEARTBEAT_MS');
+  if (hb !== undefined) out.heartbeatMs = hb;
+  return out;
+}
+
+function checkStore(field: string, s: unknown): StoreConfig {
+  const store = s as StoreConfig;
+  if (!store || typeof store !== 'object') bad(field, 'expected an object with type "fs" or "s3"');
+  if (store.type === 'fs') {
+    if (typeof store.dir !== 'string' || store.dir === '') bad(`${field}.dir`, 'expected a directory path');
+  } else if (store.type === 's3') {
+    if (typeof store.bucket !== 'string' || store.bucket === '') bad(`${field}.bucket`, 'expected a bucket name');
+    if (typeof store.region !== 'string') bad(`${field}.region`, 'expected a region name');
+  } else {
+    bad(`${field}.type`, `expected "fs" or "s3", got ${JSON.stringify((store as { type?: unknown }).type)}`);
+  }
+  return store;
+}
+
+function checkDataSources(list: unknown): DataSourceConfig[] {
+  if (!Array.isArray(list)) bad('dataSources', 'expected an array of data source objects');
+  const seen = new Set<string>();
+  list.forEach((raw, i) => {
+    const d = raw as DataSourceConfig;
+    const f = `dataSources[${i}]`;
+    if (!d || typeof d !== 'object') bad(f, 'expected an object');
+    checkId(`${f}.id`, d.id);
+    if (seen.has(d.id)) bad(`${f}.id`, `duplicate data source id "${d.id}"`);
+    seen.add(d.id);
+    if (d.type === 'fhir') {
+      try {
+        new URL(d.baseUrl);
+      } catch {
+        bad(`${f}.baseUrl`, `expected an http(s) URL, got ${JSON.stringify(d.baseUrl)}`);
+      }
+    } else if (d.type === 's3') {
+      if (typeof d.bucket !== 'string' || !d.bucket) bad(`${f}.bucket`, 'expected a bucket name');
+    } else if (d.type === 'folder') {
+      if (typeof d.path !== 'string' || !d.path) bad(`${f}.path`, 'expected a folder path');
+    } else {
+      bad(`${f}.type`, `expected "fhir", "s3" or "folder", got ${JSON.stringify((d as { type?: unknown }).type)}`);
+    }
+  });
+  return list as DataSourceConfig[];
+}
+
+/**
+ * Merge `input` over the environment over the embedded defaults, and validate the result.
+ * Throws BadRequestError naming the first bad field.
+ */
+export function resolveConfig(input: FlameConfigInput = {}, env: NodeJS.ProcessEnv = process.env): FlameConfig {
+  const merged: FlameConfigInput = { ...configFromEnv(env), ...input };
+  const nodeId = checkId('nodeId', merged.nodeId ?? 'node-1');
+  const analysisId = checkId('analysisId', merged.analysisId ?? 'local-analysis');
+  const projectId = checkId('projectId', merged.projectId ?? 'local-project');
+  const participants = merged.participants ?? [nodeId];
+  if (!Array.isArray(participants) || participants.length === 0) bad('participants', 'expected a non-empty list of node ids');
+  participants.forEach((p, i) => checkId(`participants[${i}]`, p));
+  if (new Set(participants).size !== participants.length) bad('participants', 'contains a node id twice');
+  if (!participants.includes(nodeId)) bad('participants', `must include this node "${nodeId}"`);
+  const aggregatorId = checkId('aggregatorId', merged.aggregatorId ?? participants[participants.length - 1]);
+  if (!participants.includes(aggregatorId)) bad('aggregatorId', `"${aggregatorId}" is not one of the participants`);
+  const broker = merged.broker ?? { type: 'memory' };
+  if (broker.type === 'nats') {
+    if (!Array.isArray(broker.servers) || broker.servers.length === 0) bad('broker.servers', 'expected at least one NATS URL');
+  } else if (broker.type !== 'memory') {
+    bad('broker.type', `expected "memory" or "nats", got ${JSON.stringify((broker as { type?: unknown }).type)}`);
+  }
+  const root = path.resolve('.flame');
+  const hub = checkStore('hub', merged.hub ?? { type: 'fs', dir: path.join(root, 'hub') });
+  const local = checkStore('local', merged.local ?? { type: 'fs', dir: path.join(root, 'nodes', nodeId) });
+  const dataSources = checkDataSources(merged.dataSources ?? []);
+  const logLevel = merged.logLevel ?? 'info';
+  if (!LOG_LEVELS.includes(logLevel)) bad('logLevel', `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
+  const heartbeatMs = merged.heartbeatMs ?? 2000;
+  if (!Number.isInteger(heartbeatMs) || heartbeatMs < 50) bad('heartbeatMs', `expected a whole number of ms >= 50, got ${heartbeatMs}`);
+  const healthPort = merged.healthPort;
+  if (healthPort !== undefined && (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535)) {
+    bad('healthPort', `expected a port 0-65535, got ${healthPort}`);
+  }
+  return {
+    nodeId, analysisId, projectId, participants, aggregatorId, broker, hub, local, dataSources, healthPort, logLevel, heartbeatMs,
+  };
+}

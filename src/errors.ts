@@ -1,0 +1,50 @@
+/**
+ * One error class per failure kind, so callers (and the CLI's exit codes) can tell them apart.
+ * Every message names the input that caused it.
+ */
+export type FlameErrorKind =
+  | 'bad_request'
+  | 'not_found'
+  | 'unauthorized'
+  | 'conflict'
+  | 'timeout'
+  | 'internal';
+
+/** Base class of every error the SDK throws on purpose. */
+export class FlameError extends Error {
+  readonly kind: FlameErrorKind = 'internal';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The caller gave something malformed: bad config, wrong JSON, a missing field, an unsafe key. */
+export class BadRequestError extends FlameError {
+  override readonly kind = 'bad_request' as const;
+}
+
+/** A result, node, data source or file that does not exist. */
+export class NotFoundError extends FlameError {
+  override readonly kind = 'not_found' as const;
+}
+
+/** The caller may not do this (e.g. a non-aggregator submitting a final result, a foreign ciphertext). */
+export class UnauthorizedError extends FlameError {
+  override readonly kind = 'unauthorized' as const;
+}
+
+/** The operation clashes with existing state (e.g. a result id that is already taken). */
+export class ConflictError extends FlameError {
+  override readonly kind = 'conflict' as const;
+}
+
+/** Something did not answer in time; the message names who or what. */
+export class TimeoutError extends FlameError {
+  override readonly kind = 'timeout' as const;
+}
+
+/** A bug or an unexpected failure of a service. */
+export class InternalError extends FlameError {
+  override readonly kind = 'internal' as const;
+}
