@@ -1,0 +1,282 @@
+/**
+ * ObjectStore over any S3 API (AWS, MinIO, SeaweedFS, s3rver). Streams go through lib-storage's
+ * `Upload`: multipart with a bounded number of parts in memory, so large results never sit whole
+ * in RAM. Errors of the service are mapped to the SDK's error kinds, naming the key.
+ */
+import https from 'node:https';
+import { Readable } from 'node:stream';
+import {
+  CreateBucketCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  paginateListObjectsV2,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { BadRequestError, FlameError, InternalError, NotFoundError, UnauthorizedError } from '../errors.js';
+import type { S3Connection } from '../data/port.js';
+import { assertSafeKey, assertSafePrefix } from './keys.js';
+import { normaliseMetadata } from './metadata.js';
+import type { ObjectInfo, ObjectStore, PutOptions } from './port.js';
+import { progressCounter } from './progress.js';
+
+/** Part size of multipart uploads (S3's minimum is 5 MiB). */
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+
+/** Parts uploaded in parallel; memory use is about partSize × queueSize. */
+export const DEFAULT_QUEUE_SIZE = 4;
+
+let warnedInsecure = false;
+
+/**
+ * Builds an S3 client for a connection: path-style addressing when an endpoint is given (unless
+ * `forcePathStyle` says otherwise), static credentials when given (else the default AWS chain),
+ * and with `insecure` an HTTPS agent that accepts self-signed certificates (warned once on stderr).
+ * Checksums are only sent where S3 requires them, since S3-compatible servers often reject the
+ * newer streaming checksum encoding.
+ */
+export function makeS3Client(conn: S3Connection): S3Client {
+  if (!conn.region) throw new BadRequestError(`S3 connection to bucket ${JSON.stringify(conn.bucket)}: region is required`);
+  const config: S3ClientConfig = {
+    region: conn.region,
+    forcePathStyle: conn.forcePathStyle ?? conn.endpoint !== undefined,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  };
+  if (conn.endpoint !== undefined) config.endpoint = conn.endpoint;
+  if (conn.accessKeyId !== undefined || conn.secretAccessKey !== undefined) {
+    if (!conn.accessKeyId || !conn.secretAccessKey) {
+      throw new BadRequestError(`S3 connection to bucket ${JSON.stringify(conn.bucket)}: give both accessKeyId and secretAccessKey, or neither`);
+    }
+    config.credentials = { accessKeyId: conn.accessKeyId, secretAccessKey: conn.secretAccessKey };
+  }
+  if (conn.insecure) {
+    if (!warnedInsecure) {
+      warnedInsecure = true;
+      process.stderr.write(
+        `warning: TLS certificate checks are OFF for S3 endpoint ${conn.endpoint ?? '(default)'} (insecure: true); use only with self-signed test servers\n`,
+      );
+    }
+    config.requestHandler = { httpsAgent: new https.Agent({ keepAlive: true, rejectUnauthorized: false }) };
+  }
+  return new S3Client(config);
+}
+
+interface ServiceError {
+  name?: string;
+  Code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+function statusOf(err: unknown): number | undefined {
+  return typeof err === 'object' && err !== null ? (err as ServiceError).$metadata?.httpStatusCode : undefined;
+}
+
+function nameOf(err: unknown): string {
+  if (typeof err !== 'object' || err === null) return '';
+  const e = err as ServiceError;
+  return e.name ?? e.Code ?? '';
+}
+
+const AUTH_ERRORS = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'Forbidden', 'ExpiredToken']);
+
+/** Options of {@link S3ObjectStore}: the connection, a key prefix and multipart tuning. */
+export type S3ObjectStoreOptions = S3Connection & {
+  /** Prepended to every key (a trailing '/' is added when missing). */
+  prefix?: string;
+  /** Multipart part size in bytes (default {@link DEFAULT_PART_SIZE}). */
+  partSize?: number;
+  /** Parts uploaded in parallel (default {@link DEFAULT_QUEUE_SIZE}). */
+  queueSize?: number;
+  /** An existing client to reuse instead of building one from the connection. */
+  client?: S3Client;
+};
+
+/** ObjectStore over one bucket (and optional key prefix) of an S3 API. */
+export class S3ObjectStore implements ObjectStore {
+  /** The underlying client (shared with whoever passed it in). */
+  readonly client: S3Client;
+  readonly bucket: string;
+  /** Key prefix inside the bucket: '' or ending in '/'. */
+  readonly prefix: string;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+
+  constructor(options: S3ObjectStoreOptions) {
+    if (!options.bucket) throw new BadRequestError(`S3ObjectStore: bucket is required, got ${JSON.stringify(options.bucket)}`);
+    const prefix = options.prefix ?? '';
+    if (prefix !== '') assertSafePrefix(prefix);
+    this.prefix = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
+    this.bucket = options.bucket;
+    this.client = options.client ?? makeS3Client(options);
+    this.partSize = options.partSize ?? DEFAULT_PART_SIZE;
+    this.queueSize = options.queueSize ?? DEFAULT_QUEUE_SIZE;
+    if (!Number.isInteger(this.partSize) || this.partSize < 5 * 1024 * 1024) {
+      throw new BadRequestError(`S3ObjectStore partSize: at least 5 MiB, got ${options.partSize}`);
+    }
+    if (!Number.isInteger(this.queueSize) || this.queueSize < 1) {
+      throw new BadRequestError(`S3ObjectStore queueSize: a whole number >= 1, got ${options.queueSize}`);
+    }
+  }
+
+  private where(key: string): string {
+    return `s3://${this.bucket}/${this.prefix}${key}`;
+  }
+
+  /** Turns an AWS SDK error into the SDK's error kinds; the message names the key and the bucket. */
+  private mapError(action: string, key: string, err: unknown): FlameError {
+    if (err instanceof FlameError) return err;
+    const name = nameOf(err);
+    const status = statusOf(err);
+    const detail = err instanceof Error ? err.message : String(err);
+    if (name === 'NoSuchBucket') return new NotFoundError(`cannot ${action} ${this.where(key)}: bucket ${JSON.stringify(this.bucket)} does not exist`, { cause: err });
+    if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) return new NotFoundError(`object ${JSON.stringify(key)} not found at ${this.where(key)}`, { cause: err });
+    if (AUTH_ERRORS.has(name) || status === 401 || status === 403) {
+      return new UnauthorizedError(`cannot ${action} ${this.where(key)}: access denied (${name || status})`, { cause: err });
+    }
+    return new InternalError(`cannot ${action} ${this.where(key)}: ${name ? `${name}: ` : ''}${detail}`, { cause: err });
+  }
+
+  /** Creates the bucket if it does not exist yet. */
+  async ensureBucket(): Promise<void> {
+    try {
+      await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
+      return;
+    } catch (err) {
+      if (statusOf(err) !== 404 && nameOf(err) !== 'NotFound' && nameOf(err) !== 'NoSuchBucket') throw this.mapError('check bucket of', '', err);
+    }
+    try {
+      await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
+    } catch (err) {
+      // another node may have created it in the meantime
+      if (nameOf(err) === 'BucketAlreadyOwnedByYou' || nameOf(err) === 'BucketAlreadyExists') return;
+      throw this.mapError('create bucket for', '', err);
+    }
+  }
+
+  async put(key: string, body: Uint8Array | Readable, options: PutOptions = {}): Promise<ObjectInfo> {
+    assertSafeKey(key);
+    const metadata = normaliseMetadata(options.metadata, key);
+    const Key = this.prefix + key;
+    try {
+      if (!(body instanceof Readable)) {
+        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key, Body: body, Metadata: metadata, ContentLength: body.byteLength }));
+        options.onProgress?.(body.byteLength);
+        return { key, size: body.byteLength, lastModified: new Date().toISOString(), metadata };
+      }
+      // count what we hand over, so the size is known without a HEAD afterwards
+      const counted = progressCounter();
+      body.on('error', (err) => counted.destroy(err));
+      body.pipe(counted);
+      const upload = new Upload({
+        client: this.client,
+        params: { Bucket: this.bucket, Key, Body: counted, Metadata: metadata },
+        partSize: this.partSize,
+        queueSize: this.queueSize,
+        leavePartsOnError: false,
+      });
+      if (options.onProgress) {
+        const onProgress = options.onProgress;
+        upload.on('httpUploadProgress', (p) => {
+          if (p.loaded !== undefined) onProgress(p.loaded);
+        });
+      }
+      await upload.done();
+      return { key, size: counted.bytes, lastModified: new Date().toISOString(), metadata };
+    } catch (err) {
+      throw this.mapError('write', key, err);
+    }
+  }
+
+  private async getObject(key: string): Promise<Readable> {
+    assertSafeKey(key);
+    try {
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      if (!(res.Body instanceof Readable)) throw new InternalError(`cannot read ${this.where(key)}: the response has no Node.js stream body`);
+      return res.Body;
+    } catch (err) {
+      throw this.mapError('read', key, err);
+    }
+  }
+
+  async getBytes(key: string): Promise<Uint8Array> {
+    const stream = await this.getObject(key);
+    const chunks: Buffer[] = [];
+    try {
+      for await (const chunk of stream) chunks.push(chunk as Buffer);
+    } catch (err) {
+      throw this.mapError('read', key, err);
+    }
+    return Buffer.concat(chunks);
+  }
+
+  async getStream(key: string): Promise<Readable> {
+    return this.getObject(key);
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    assertSafeKey(key);
+    try {
+      const res = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      return {
+        key,
+        size: res.ContentLength ?? 0,
+        lastModified: (res.LastModified ?? new Date(0)).toISOString(),
+        metadata: res.Metadata ?? {},
+      };
+    } catch (err) {
+      const mapped = this.mapError('read', key, err);
+      if (mapped instanceof NotFoundError && nameOf(err) !== 'NoSuchBucket') return undefined;
+      throw mapped;
+    }
+  }
+
+  /** Lists page by page, then fetches each object's metadata with a HEAD (8 at a time). Sorted by key. */
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    assertSafePrefix(prefix);
+    const keys: string[] = [];
+    try {
+      for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: this.prefix + prefix })) {
+        for (const obj of page.Contents ?? []) {
+          if (obj.Key !== undefined) keys.push(obj.Key.slice(this.prefix.length));
+        }
+      }
+    } catch (err) {
+      throw this.mapError('list', prefix, err);
+    }
+    keys.sort();
+    const out: (ObjectInfo | undefined)[] = new Array(keys.length);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < keys.length) {
+        const i = next++;
+        try {
+          out[i] = await this.head(keys[i]);
+        } catch (err) {
+          // keys written by other tools that this SDK would refuse are left out, not fatal
+          if (!(err instanceof BadRequestError)) throw err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(8, keys.length) }, worker));
+    // an object deleted between the listing and its HEAD is left out
+    return out.filter((i): i is ObjectInfo => i !== undefined);
+  }
+
+  /** Deleting an absent key is not an error. */
+  async delete(key: string): Promise<void> {
+    assertSafeKey(key);
+    try {
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+    } catch (err) {
+      const mapped = this.mapError('delete', key, err);
+      if (mapped instanceof NotFoundError && nameOf(err) !== 'NoSuchBucket') return;
+      throw mapped;
+    }
+  }
+}
