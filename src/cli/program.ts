@@ -1,0 +1,33 @@
+/** The `flame` command's definition. Each command lives in its own module under commands/. */
+import { Command, CommanderError } from 'commander';
+import { registerDemo } from './commands/demo.js';
+import { registerNodes } from './commands/nodes.js';
+import { registerResults } from './commands/results.js';
+import { registerRun } from './commands/run.js';
+import { EXIT_CODES, reportError } from './output.js';
+
+export function buildProgram(): Command {
+  const program = new Command('flame')
+    .description('FLAME federated analyses: run, simulate and inspect analyses on NATS + S3 or the embedded default')
+    .option('--json', 'print machine-readable JSON instead of tables')
+    .option('--verbose', 'print the cause of errors')
+    .showHelpAfterError()
+    .exitOverride();
+  registerDemo(program);
+  registerRun(program);
+  registerNodes(program);
+  registerResults(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : EXIT_CODES.usage;
+    return reportError(e, Boolean(program.opts().verbose));
+  }
+}
+

@@ -1,0 +1,20 @@
+/** flame-sdk's public API. Analyses import from here only. */
+export { FlameSDK, defaultMemoryBrokerHub, type FlameSDKDeps, type Participant } from './sdk.js';
+export type { FlameMessage, MessageFilter, NodeStatus, SendOptions } from './messenger.js';
+export { resolveConfig, configFromEnv, type FlameConfig, type FlameConfigInput, type Role, type BrokerConfig, type StoreConfig, type LogLevel } from './config.js';
+export * from './errors.js';
+export { createLogger, type Logger, type LogSink, type LogFields } from './logger.js';
+export type { NodeRunStatus } from './health.js';
+export { runStar, STAR_ROUND, STAR_LOCAL, STAR_FAILED } from './star/runner.js';
+export { simulate, type SimulateOptions, type SimulatedNode, type SimulationResult } from './star/simulator.js';
+export type { StarAnalysis, StarOptions, StarOutcome, AnalyzeContext, AggregateContext, NodeResult } from './star/analysis.js';
+export { encodeValue, decodeValue, Tensor, type FlameValue } from './codec/index.js';
+export type { DataClient, FileDataClient, FhirDataClient, FhirResource, DataSourceConfig, DataSourceInfo, DataEntry, S3Connection } from './data/port.js';
+export type { BrokerAdapter, WireMessage, ParticipantInfo, MessageHandler } from './broker/port.js';
+export type { ObjectStore, ObjectInfo, PutOptions } from './results/port.js';
+export { MemoryBrokerHub, MemoryBrokerAdapter } from './broker/memory.js';
+export { NatsBrokerAdapter } from './broker/nats.js';
+export { FsObjectStore } from './results/fs.js';
+export { S3ObjectStore } from './results/s3.js';
+export { ResultService } from './results/service.js';
+export { DataApi } from './data/index.js';

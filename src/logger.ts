@@ -1,0 +1,42 @@
+/**
+ * Structured JSON logs, one object per line on stderr, so stdout stays free for a command's output
+ * (tables, JSON results, the worker protocol).
+ */
+import type { LogLevel } from './config.js';
+
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+
+/** Fields attached to every line of a logger (e.g. node and analysis ids). */
+export type LogFields = Record<string, unknown>;
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+  /** A logger that adds `fields` to every line. */
+  child(fields: LogFields): Logger;
+}
+
+/** Where lines go; tests pass their own sink to read what was logged. */
+export type LogSink = (line: string) => void;
+
+const stderrSink: LogSink = (line) => process.stderr.write(line + '\n');
+
+/** Create a JSON-lines logger that drops lines below `level`. */
+export function createLogger(level: LogLevel = 'info', base: LogFields = {}, sink: LogSink = stderrSink): Logger {
+  const min = ORDER[level];
+  const emit = (lvl: Exclude<LogLevel, 'silent'>, msg: string, fields?: LogFields) => {
+    if (ORDER[lvl] < min) return;
+    const err = fields?.error;
+    const extra = err instanceof Error ? { ...fields, error: err.message } : fields;
+    sink(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...base, ...extra }));
+  };
+  return {
+    debug: (m, f) => emit('debug', m, f),
+    info: (m, f) => emit('info', m, f),
+    warn: (m, f) => emit('warn', m, f),
+    error: (m, f) => emit('error', m, f),
+    child: (fields) => createLogger(level, { ...base, ...fields }, sink),
+  };
+}
