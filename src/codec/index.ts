@@ -1,0 +1,322 @@
+/**
+ * Encoding of the values analyses exchange (messages, intermediate and final results): JSON data,
+ * raw bytes, Arrow tables, Tensors, and JSON structures that hold any of those as leaves.
+ * Every encoding is a self-describing, versioned frame (see ./envelope.ts), so a reader can
+ * always tell what it got and rejects garbage with a BadRequestError naming the value.
+ */
+import { endianness } from 'node:os';
+import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
+import { BadRequestError, InternalError } from '../errors.js';
+import { HEADER_BYTES, open, seal, type ValueKind } from './envelope.js';
+import { shapeSize, Tensor, TENSOR_DTYPES, type TensorDataMap, type TensorDType } from './tensor.js';
+
+export { Tensor, TENSOR_DTYPES, shapeSize } from './tensor.js';
+export type { TensorData, TensorDataMap, TensorDType } from './tensor.js';
+export { FORMAT_VERSION, HEADER_BYTES, KIND_TAGS, MAGIC } from './envelope.js';
+export type { ValueKind } from './envelope.js';
+
+/** A JSON-serialisable value (finite numbers only). */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * What analyses may exchange: JSON data, bytes (`Uint8Array` or `Buffer`; decoded as `Buffer`),
+ * an Apache Arrow `Table`, a {@link Tensor}, or arrays / plain objects mixing these.
+ * Object properties that are `undefined` are dropped, as JSON does.
+ */
+export type FlameValue =
+  | null
+  | boolean
+  | number
+  | string
+  | Uint8Array
+  | Table
+  | Tensor
+  | FlameValue[]
+  | { [key: string]: FlameValue | undefined };
+
+/** Deepest nesting accepted, so hostile input cannot exhaust the stack. */
+const MAX_DEPTH = 512;
+/** Marks a binary leaf inside a composite value's JSON. */
+const REF = '$flame';
+
+const MEDIA_TYPES: Readonly<Record<ValueKind, string>> = {
+  json: 'application/json',
+  bytes: 'application/octet-stream',
+  arrow: 'application/vnd.apache.arrow.stream',
+  tensor: 'application/x-flame-tensor',
+  composite: 'application/x-flame-composite',
+};
+
+type Leaf = Uint8Array | Table | Tensor;
+
+function isLeaf(value: unknown): value is Leaf {
+  return value instanceof Uint8Array || value instanceof Table || value instanceof Tensor;
+}
+
+function leafKind(value: Leaf): ValueKind {
+  if (value instanceof Tensor) return 'tensor';
+  if (value instanceof Table) return 'arrow';
+  return 'bytes';
+}
+
+/** Which encoding `value` gets: a leaf's own kind, `json`, or `composite` when binary leaves are nested. */
+export function valueKindOf(value: FlameValue): ValueKind {
+  if (isLeaf(value)) return leafKind(value);
+  return toTree(value, 'value', []).hasLeaves ? 'composite' : 'json';
+}
+
+/** The media type describing `value` (e.g. `application/json`, `application/vnd.apache.arrow.stream`). */
+export function contentTypeOf(value: FlameValue): string {
+  return MEDIA_TYPES[valueKindOf(value)];
+}
+
+/** The media type of an encoded kind. */
+export function contentTypeOfKind(kind: ValueKind): string {
+  return MEDIA_TYPES[kind];
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'object') return (value as object).constructor?.name ?? 'object';
+  return typeof value;
+}
+
+/**
+ * Checks a JSON tree and swaps binary leaves for `{"$flame": i}` references into `leaves`.
+ * `path` names the spot in error messages (e.g. `value.rows[3].x`).
+ */
+function toTree(value: unknown, path: string, leaves: Leaf[], depth = 0, seen = new Set<object>()): { tree: JsonValue; hasLeaves: boolean } {
+  const bad = (why: string): never => {
+    throw new BadRequestError(`cannot encode ${path}: ${why}`);
+  };
+  if (depth > MAX_DEPTH) bad(`nested deeper than ${MAX_DEPTH} levels`);
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') return { tree: value, hasLeaves: false };
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) bad(`${value} is not a finite number (JSON has no NaN or Infinity)`);
+    return { tree: value, hasLeaves: false };
+  }
+  if (typeof value !== 'object') bad(`a ${typeof value} is not JSON-serialisable`);
+  const obj = value as object;
+  if (isLeaf(obj)) {
+    leaves.push(obj);
+    return { tree: { [REF]: leaves.length - 1 }, hasLeaves: true };
+  }
+  if (ArrayBuffer.isView(obj)) bad(`a ${describe(obj)} needs a shape: wrap it in a Tensor (or pass a Uint8Array for raw bytes)`);
+  if (seen.has(obj)) bad('circular reference');
+  seen.add(obj);
+  let hasLeaves = false;
+  let tree: JsonValue;
+  if (Array.isArray(obj)) {
+    tree = obj.map((item: unknown, i) => {
+      if (item === undefined) {
+        throw new BadRequestError(`cannot encode ${path}[${i}]: undefined (JSON has no undefined in arrays; use null)`);
+      }
+      const r = toTree(item, `${path}[${i}]`, leaves, depth + 1, seen);
+      hasLeaves ||= r.hasLeaves;
+      return r.tree;
+    });
+  } else {
+    const proto = Object.getPrototypeOf(obj) as object | null;
+    if (proto !== Object.prototype && proto !== null) bad(`a ${describe(obj)} is not a plain object (convert it, e.g. a Date to an ISO string)`);
+    const out: { [key: string]: JsonValue } = {};
+    for (const [k, v] of Object.entries(obj)) {
+      if (v === undefined) continue;
+      const r = toTree(v, `${path}.${k}`, leaves, depth + 1, seen);
+      hasLeaves ||= r.hasLeaves;
+      out[k] = r.tree;
+    }
+    if (REF in out) hasLeaves = true; // forces composite, where the reserved key is rejected below
+    tree = out;
+  }
+  seen.delete(obj);
+  return { tree, hasLeaves };
+}
+
+function assertLittleEndian(): void {
+  if (endianness() !== 'LE') throw new InternalError('tensor encoding needs a little-endian CPU');
+}
+
+function encodeTensor(t: Tensor): Uint8Array[] {
+  assertLittleEndian();
+  if (t.shape.length > 255) throw new BadRequestError(`cannot encode Tensor(${t.dtype}): ${t.shape.length} dimensions, at most 255`);
+  const head = Buffer.alloc(4 + 4 * t.shape.length);
+  head.writeUInt8(TENSOR_DTYPES[t.dtype].code, 0);
+  head.writeUInt8(t.shape.length, 1);
+  t.shape.forEach((d, i) => {
+    if (d > 0xffffffff) throw new BadRequestError(`cannot encode Tensor(${t.dtype}): dimension ${i} is ${d}, at most 2^32-1`);
+    head.writeUInt32LE(d, 4 + 4 * i);
+  });
+  return [head, new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength)];
+}
+
+function encodeLeaf(value: Leaf): Buffer {
+  if (value instanceof Tensor) return seal('tensor', encodeTensor(value));
+  if (value instanceof Table) return seal('arrow', tableToIPC(value, 'stream'));
+  return seal('bytes', value);
+}
+
+/**
+ * Encodes a value as a self-describing frame. Throws BadRequestError naming the spot of anything
+ * that cannot travel (functions, NaN, class instances, circular references, typed arrays without a Tensor).
+ */
+export function encodeValue(value: FlameValue): Uint8Array {
+  if (value === undefined) throw new BadRequestError('cannot encode value: undefined is not a value (use null)');
+  if (isLeaf(value)) return encodeLeaf(value);
+  const leaves: Leaf[] = [];
+  const { tree, hasLeaves } = toTree(value, 'value', leaves);
+  if (!hasLeaves) return seal('json', Buffer.from(JSON.stringify(tree), 'utf8'));
+  const json = Buffer.from(JSON.stringify(tree), 'utf8');
+  const parts: Uint8Array[] = [u32(json.length), json];
+  for (const leaf of leaves) {
+    const encoded = encodeLeaf(leaf);
+    parts.push(u64(encoded.length), encoded);
+  }
+  // a user object that itself uses the reserved key would be misread as a reference
+  assertNoReservedKeys(value, 'value');
+  return seal('composite', parts);
+}
+
+function assertNoReservedKeys(value: unknown, path: string): void {
+  if (value === null || typeof value !== 'object' || isLeaf(value)) return;
+  if (Array.isArray(value)) {
+    value.forEach((v, i) => assertNoReservedKeys(v, `${path}[${i}]`));
+    return;
+  }
+  for (const [k, v] of Object.entries(value)) {
+    if (k === REF) throw new BadRequestError(`cannot encode ${path}: the key ${JSON.stringify(REF)} is reserved in values that hold bytes, tables or tensors`);
+    assertNoReservedKeys(v, `${path}.${k}`);
+  }
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32LE(n, 0);
+  return b;
+}
+
+function u64(n: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(n), 0);
+  return b;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeJson(payload: Buffer, what: string): JsonValue {
+  try {
+    return JSON.parse(utf8.decode(payload)) as JsonValue;
+  } catch (err) {
+    throw new BadRequestError(`cannot decode ${what}: invalid JSON payload (${(err as Error).message})`, { cause: err });
+  }
+}
+
+function decodeTensor(payload: Buffer, what: string): Tensor {
+  assertLittleEndian();
+  const bad = (why: string): never => {
+    throw new BadRequestError(`cannot decode ${what}: ${why}`);
+  };
+  if (payload.length < 4) bad('truncated tensor header');
+  const code = payload.readUInt8(0);
+  const entry = Object.entries(TENSOR_DTYPES).find(([, s]) => s.code === code);
+  if (entry === undefined) bad(`unknown tensor dtype code ${code}`);
+  const [dtype, spec] = entry as [TensorDType, (typeof TENSOR_DTYPES)[TensorDType]];
+  const ndim = payload.readUInt8(1);
+  const dataStart = 4 + 4 * ndim;
+  if (payload.length < dataStart) bad('truncated tensor shape');
+  const shape = Array.from({ length: ndim }, (_, i) => payload.readUInt32LE(4 + 4 * i));
+  const count = shapeSize(shape);
+  const byteLength = count * spec.array.BYTES_PER_ELEMENT;
+  if (payload.length - dataStart !== byteLength) {
+    bad(`tensor ${dtype}${JSON.stringify(shape)} needs ${byteLength} data bytes, found ${payload.length - dataStart}`);
+  }
+  // copy into a fresh buffer: typed arrays need aligned offsets, the payload's may not be
+  const aligned = new ArrayBuffer(byteLength);
+  new Uint8Array(aligned).set(payload.subarray(dataStart));
+  return new Tensor(dtype, shape, new spec.array(aligned, 0, count) as TensorDataMap[TensorDType]);
+}
+
+function decodeArrow(payload: Buffer, what: string): Table {
+  try {
+    const table = tableFromIPC(payload);
+    if (!(table instanceof Table)) throw new Error('not a table');
+    return table;
+  } catch (err) {
+    throw new BadRequestError(`cannot decode ${what}: invalid Arrow IPC stream (${(err as Error).message})`, { cause: err });
+  }
+}
+
+function decodeComposite(payload: Buffer, what: string): FlameValue {
+  const bad = (why: string): never => {
+    throw new BadRequestError(`cannot decode ${what}: ${why}`);
+  };
+  if (payload.length < 4) bad('truncated composite header');
+  const jsonLength = payload.readUInt32LE(0);
+  if (payload.length < 4 + jsonLength) bad('truncated composite JSON');
+  const tree = decodeJson(payload.subarray(4, 4 + jsonLength), what);
+  const leaves: FlameValue[] = [];
+  let offset = 4 + jsonLength;
+  while (offset < payload.length) {
+    if (payload.length - offset < 8) bad('truncated composite part length');
+    const length = payload.readBigUInt64LE(offset);
+    offset += 8;
+    if (BigInt(payload.length - offset) < length) bad('truncated composite part');
+    const part = payload.subarray(offset, offset + Number(length));
+    offset += Number(length);
+    const inner = open(part, `${what} (part ${leaves.length})`);
+    if (inner.kind === 'json' || inner.kind === 'composite') bad(`part ${leaves.length} has kind ${inner.kind}, expected bytes, arrow or tensor`);
+    leaves.push(decodeKind(inner.kind, inner.payload, what));
+  }
+  const used = new Set<number>();
+  const revive = (node: JsonValue, depth: number): FlameValue => {
+    if (depth > MAX_DEPTH) bad(`nested deeper than ${MAX_DEPTH} levels`);
+    if (node === null || typeof node !== 'object') return node;
+    if (Array.isArray(node)) return node.map((n) => revive(n, depth + 1));
+    if (REF in node) {
+      const index = node[REF];
+      if (Object.keys(node).length !== 1 || typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= leaves.length) {
+        bad(`bad part reference ${JSON.stringify(node)}`);
+      }
+      used.add(index as number);
+      return leaves[index as number];
+    }
+    const out: { [key: string]: FlameValue } = {};
+    for (const [k, v] of Object.entries(node)) out[k] = revive(v, depth + 1);
+    return out;
+  };
+  const value = revive(tree, 0);
+  if (used.size !== leaves.length) bad(`${leaves.length - used.size} parts are not referenced`);
+  return value;
+}
+
+function decodeKind(kind: ValueKind, payload: Buffer, what: string): FlameValue {
+  switch (kind) {
+    case 'json':
+      return decodeJson(payload, what);
+    case 'bytes':
+      // copy, so the result does not pin (or alias) the caller's larger buffer
+      return Buffer.from(payload);
+    case 'arrow':
+      return decodeArrow(payload, what);
+    case 'tensor':
+      return decodeTensor(payload, what);
+    case 'composite':
+      return decodeComposite(payload, what);
+  }
+}
+
+/**
+ * Decodes what {@link encodeValue} produced. `what` names the value in errors (e.g. `result "abc"`).
+ * Garbage, a wrong magic, an unknown version or kind, truncated or corrupted data: BadRequestError.
+ */
+export function decodeValue(bytes: Uint8Array, what = 'value'): FlameValue {
+  const { kind, payload } = open(bytes, what);
+  return decodeKind(kind, payload, what);
+}
+
+/** The kind of an encoded value, from its header only (checks magic, version, length and checksum). */
+export function encodedKindOf(bytes: Uint8Array, what = 'value'): ValueKind {
+  return open(bytes, what).kind;
+}
+
+/** Size of the frame header, for callers that budget payload sizes. */
+export const ENVELOPE_OVERHEAD = HEADER_BYTES;
