@@ -1,0 +1,91 @@
+/**
+ * The two ways a set of SDK nodes can be wired in tests: the embedded default (in-process broker,
+ * folders) and production (NATS with JetStream at NATS_URL, hub on a real S3 API server).
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { MemoryBrokerHub } from '../../src/broker/memory.js';
+import { NatsBrokerAdapter } from '../../src/broker/nats.js';
+import type { FlameConfigInput } from '../../src/config.js';
+import { FlameSDK } from '../../src/sdk.js';
+import { NATS_URL } from '../helpers/nats.js';
+import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
+
+export interface Cluster {
+  analysisId: string;
+  dir: string;
+  /** Connect one node of the cluster (extra config merged in). */
+  connect(nodeId: string, extra?: FlameConfigInput): Promise<FlameSDK>;
+  /** Close every connected node and delete what the cluster created. */
+  cleanup(): Promise<void>;
+}
+
+export interface Backend {
+  name: string;
+  /** `participants` are all node ids; the last one is the aggregator. */
+  cluster(participants: string[]): Promise<Cluster>;
+}
+
+async function baseCluster(participants: string[], config: (dir: string, analysisId: string) => FlameConfigInput, extraCleanup: (analysisId: string) => Promise<void>): Promise<Cluster> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'flame-sdk-test-'));
+  const analysisId = `t-${randomUUID().slice(0, 12)}`;
+  const sdks: FlameSDK[] = [];
+  return {
+    analysisId,
+    dir,
+    async connect(nodeId, extra = {}) {
+      const sdk = await FlameSDK.connect({
+        nodeId,
+        analysisId,
+        participants,
+        aggregatorId: participants[participants.length - 1],
+        local: { type: 'fs', dir: path.join(dir, 'nodes', nodeId) },
+        logLevel: 'silent',
+        heartbeatMs: 200,
+        ...config(dir, analysisId),
+        ...extra,
+      });
+      sdks.push(sdk);
+      return sdk;
+    },
+    async cleanup() {
+      await Promise.all(sdks.map((s) => s.close()));
+      await extraCleanup(analysisId);
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const embedded: Backend = {
+  name: 'embedded (memory broker + folders)',
+  async cluster(participants) {
+    const hub = new MemoryBrokerHub();
+    return baseCluster(participants, (dir) => ({ broker: { type: 'memory', hub }, hub: { type: 'fs', dir: path.join(dir, 'hub') } }), async () => undefined);
+  },
+};
+
+let s3: S3TestServer | undefined;
+
+/** Production wiring; call `stopSharedS3()` in afterAll. */
+export const production: Backend = {
+  name: 'production (NATS JetStream + S3 API)',
+  async cluster(participants) {
+    s3 ??= await startS3Server(['flame-hub']);
+    const server = s3;
+    return baseCluster(
+      participants,
+      () => ({
+        broker: { type: 'nats', servers: [NATS_URL] },
+        hub: { type: 's3', endpoint: server.endpoint, region: server.region, bucket: 'flame-hub', accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey, forcePathStyle: true },
+      }),
+      (analysisId) => NatsBrokerAdapter.purgeAnalysis({ servers: [NATS_URL], analysisId }),
+    );
+  },
+};
+
+export async function stopSharedS3(): Promise<void> {
+  await s3?.close();
+  s3 = undefined;
+}
