@@ -2,7 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 
 /** A fresh temp folder; `cleanup` removes it. */
 export async function tempDir(prefix = 'flame-images-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
@@ -32,7 +32,7 @@ const SPACE8 = { 1: 'b-w', 2: 'b-w', 3: 'srgb', 4: 'srgb' } as const;
 const SPACE16 = { 1: 'grey16', 2: 'grey16', 3: 'rgb16', 4: 'rgb16' } as const;
 
 /** A sharp pipeline over raw pixels that keeps their channel count and depth when encoded. */
-export function rawImage(px: Uint8Array | Uint16Array, width: number, height: number, channels: 1 | 2 | 3 | 4): sharp.Sharp {
+export function rawImage(px: Uint8Array | Uint16Array, width: number, height: number, channels: 1 | 2 | 3 | 4): Sharp {
   const space = px instanceof Uint16Array ? SPACE16[channels] : SPACE8[channels];
   return sharp(px, { raw: { width, height, channels } }).toColourspace(space);
 }

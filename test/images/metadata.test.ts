@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { BadRequestError, NotFoundError } from '../../src/errors.js';
 import {
   getImageMetadata,
@@ -65,8 +65,8 @@ describe('getImageMetadata', () => {
   });
 
   test.each([
-    ['tiff', (s: sharp.Sharp) => s.tiff({ compression: 'lzw' })],
-    ['webp', (s: sharp.Sharp) => s.webp({ lossless: true })],
+    ['tiff', (s: Sharp) => s.tiff({ compression: 'lzw' })],
+    ['webp', (s: Sharp) => s.webp({ lossless: true })],
   ] as const)('lossless %s gives the exact pixel statistics', async (ext, encode) => {
     const px = pixels8(W, H, 3, gradient);
     const file = join(dir, `gradient.${ext}`);
