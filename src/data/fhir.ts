@@ -184,6 +184,11 @@ export class FhirClient implements FhirDataClient {
     return new Uint8Array(body);
   }
 
+  /** Release the insecure-TLS connection pool, if any. */
+  async close(): Promise<void> {
+    await this.dispatcher?.close();
+  }
+
   /** Resolve `raw` against the base URL and refuse another origin. */
   private sameOriginUrl(raw: string, what: string): string {
     let url: URL;

@@ -115,9 +115,12 @@ export class DataApi {
     return client;
   }
 
-  /** Release the clients' connections (S3 sockets). */
-  close(): void {
-    for (const c of this.clients.values()) if (c instanceof S3DataClient) c.close();
+  /** Release the clients' connections (S3 sockets, insecure-TLS pools); later calls make new clients. */
+  async close(): Promise<void> {
+    const clients = [...this.clients.values()];
     this.clients.clear();
+    for (const c of clients) {
+      if (c instanceof S3DataClient || c instanceof FhirClient) await c.close();
+    }
   }
 }

@@ -49,7 +49,7 @@ describe('DataApi', () => {
   });
 
   afterAll(async () => {
-    api?.close();
+    await api?.close();
     await fhir?.close();
     await s3?.close();
     if (folder) await fs.rm(folder, { recursive: true, force: true });

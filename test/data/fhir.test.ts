@@ -20,14 +20,20 @@ async function collect(it: AsyncIterable<FhirResource>): Promise<FhirResource[]>
   return out;
 }
 
-/** A plain HTTP server answering every request with `answer(url, origin)` as FHIR JSON. */
-async function startRawServer(answer: (url: URL, origin: string) => unknown): Promise<{ origin: string; hits: string[]; close(): Promise<void> }> {
+/**
+ * A plain HTTP server answering every request with `answer(url, origin)` as FHIR JSON, with
+ * `status(url)` as the HTTP status (default 200).
+ */
+async function startRawServer(
+  answer: (url: URL, origin: string) => unknown,
+  status: (url: URL) => number = () => 200,
+): Promise<{ origin: string; hits: string[]; close(): Promise<void> }> {
   const hits: string[] = [];
   let origin = '';
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', origin);
     hits.push(url.pathname + url.search);
-    res.writeHead(200, { 'content-type': 'application/fhir+json' });
+    res.writeHead(status(url), { 'content-type': 'application/fhir+json' });
     res.end(JSON.stringify(answer(url, origin)));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -185,6 +191,7 @@ describe('FhirClient auth, TLS and failures', () => {
       expect((await insecure.read('Patient', 'tls1')).id).toBe('tls1');
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toContain(server.baseUrl);
+      await insecure.close();
     } finally {
       await server.close();
     }
@@ -254,6 +261,38 @@ describe('FhirClient auth, TLS and failures', () => {
       const ids = (await collect(client.searchAll('Patient'))).map((p) => p.id);
       expect(ids).toEqual(['1', '2']);
       expect(raw.hits[1]).toBe('/fhir/Patient?page=2');
+    } finally {
+      await raw.close();
+    }
+  });
+
+  test('a 400 with an OperationOutcome is a BadRequestError carrying its text', async () => {
+    const server = await startFhirServer();
+    try {
+      const client = new FhirClient({ baseUrl: server.baseUrl });
+      const err = await client.search('Patient', { birthdate: 'notadate' }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BadRequestError);
+      expect((err as Error).message).toMatch(/search Patient.*HTTP 400.*notadate/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a 500 is an InternalError; a JSON Binary answer to an attachment url is decoded', async () => {
+    const raw = await startRawServer(
+      (url) =>
+        url.pathname.includes('Binary')
+          ? { resourceType: 'Binary', contentType: 'text/plain', data: Buffer.from('hello').toString('base64') }
+          : { resourceType: 'OperationOutcome', issue: [{ severity: 'fatal', code: 'exception', diagnostics: 'db down' }] },
+      (url) => (url.pathname.includes('Binary') ? 200 : 500),
+    );
+    try {
+      const client = new FhirClient({ baseUrl: `${raw.origin}/fhir` });
+      const err = await client.read('Observation', 'o1').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(InternalError);
+      expect((err as Error).message).toMatch(/Observation\/o1.*HTTP 500.*db down/);
+      const bytes = await client.attachmentBytes({ url: 'Binary/b1' });
+      expect(Buffer.from(bytes).toString()).toBe('hello');
     } finally {
       await raw.close();
     }

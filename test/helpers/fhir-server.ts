@@ -102,6 +102,10 @@ export async function startFhirServer(options: FhirServerOptions = {}): Promise<
     const count = Number(url.searchParams.get('_count') ?? DEFAULT_COUNT);
     const offset = Number(url.searchParams.get('_offset') ?? 0);
     if (isTypeSearch) {
+      if (!Number.isInteger(count) || count < 1 || !Number.isInteger(offset) || offset < 0) {
+        sendOutcome(res, badRequest(`_count must be a whole number >= 1 and _offset >= 0, got ${url.search}`));
+        return;
+      }
       url.searchParams.set('_count', String(count));
       url.searchParams.set('_offset', String(offset));
     }
