@@ -240,10 +240,12 @@ export class MemoryBrokerAdapter implements BrokerAdapter {
       this.state.queue(this.nodeId).wake();
     }
     if (this.consumer) {
+      let timer: NodeJS.Timeout | undefined;
       const finished = await Promise.race([
         this.consumer.then(() => true),
-        new Promise<boolean>((r) => setTimeout(() => r(false), CLOSE_GRACE_MS).unref()),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), CLOSE_GRACE_MS))),
       ]);
+      clearTimeout(timer);
       if (!finished) this.abandoned = true;
     }
   }

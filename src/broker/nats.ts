@@ -105,6 +105,13 @@ const transient: Retryable = (e) => {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Waits for `p` but at most `ms`; the timer is cleared so it never keeps the process alive. */
+async function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 /** Translates a NATS error into the SDK's error classes, naming what was attempted. */
 function toFlameError(what: string, e: unknown): Error {
   const err = e as NatsError;
@@ -244,6 +251,8 @@ export class NatsBrokerAdapter implements BrokerAdapter {
           if (!err) m.respond(Empty);
         },
       });
+      // Once start() resolves the node must answer pings, so make sure the server has the subscription.
+      await this.nc.flush();
     } catch (e) {
       throw toFlameError(`broker start(${nodeId}): cannot consume inbox ${this.names.inbox(nodeId)} of analysis ${this.analysisId}`, e);
     }
@@ -367,9 +376,7 @@ export class NatsBrokerAdapter implements BrokerAdapter {
       // the connection may already be gone
     }
     this.wake();
-    if (this.loop) {
-      await Promise.race([this.loop, sleep(CLOSE_GRACE_MS)]);
-    }
+    if (this.loop) await waitAtMost(this.loop, CLOSE_GRACE_MS);
     try {
       await this.messages?.close();
     } catch {
@@ -377,7 +384,7 @@ export class NatsBrokerAdapter implements BrokerAdapter {
     }
     // Fetched but unhandled messages go back to the server at once, not after ack_wait.
     for (const m of this.queue.splice(0)) settle(() => m.nak());
-    await Promise.race([this.nc.drain().catch(() => undefined), sleep(5000)]);
+    await waitAtMost(this.nc.drain().catch(() => undefined), 5000);
     if (!this.nc.isClosed()) await this.nc.close();
   }
 
