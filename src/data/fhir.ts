@@ -226,7 +226,8 @@ export class FhirClient implements FhirDataClient {
     const status = (err as HttpError)?.response?.status;
     if (typeof status !== 'number') {
       const code = networkCode(err) ?? (err as Error)?.message ?? String(err);
-      return new InternalError(`FHIR server ${this.baseUrl} unreachable for ${what} (${code})`, { cause: err });
+      const hint = /CERT|SELF_SIGNED|TLS|SSL/i.test(code) ? '; for a self-signed certificate set insecure: true' : '';
+      return new InternalError(`FHIR server ${this.baseUrl}: connection failed for ${what} (${code})${hint}`, { cause: err });
     }
     const msg = `FHIR ${what} at ${this.baseUrl}: HTTP ${status}${outcomeText((err as HttpError).response?.data)}`;
     if (status === 404 || status === 410) return new NotFoundError(msg, { cause: err });
