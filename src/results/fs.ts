@@ -15,7 +15,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BadRequestError, ConflictError, InternalError, NotFoundError } from '../errors.js';
-import { assertSafeKey, assertSafePrefix } from './keys.js';
+import { assertSafeKey, assertSafePrefix, compareKeys } from './keys.js';
 import { normaliseMetadata } from './metadata.js';
 import type { ObjectInfo, ObjectStore, PutOptions } from './port.js';
 import { progressCounter } from './progress.js';
@@ -241,7 +241,7 @@ export class FsObjectStore implements ObjectStore {
       }
     };
     await walk(start, folderKey);
-    keys.sort();
+    keys.sort(compareKeys);
     const infos = await Promise.all(keys.map((k) => this.head(k)));
     return infos.filter((i): i is ObjectInfo => i !== undefined);
   }

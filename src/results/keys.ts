@@ -63,3 +63,8 @@ export function assertSafeId(id: string, what = 'id'): string {
   }
   return id;
 }
+
+/** Orders keys by their UTF-8 bytes, the order S3 lists in, so every store lists alike. */
+export function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}

@@ -11,7 +11,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
-  paginateListObjectsV2,
+  ListObjectsCommand,
   PutObjectCommand,
   S3Client,
   type S3ClientConfig,
@@ -19,7 +19,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { BadRequestError, FlameError, InternalError, NotFoundError, UnauthorizedError } from '../errors.js';
 import type { S3Connection } from '../data/port.js';
-import { assertSafeKey, assertSafePrefix } from './keys.js';
+import { assertSafeKey, assertSafePrefix, compareKeys } from './keys.js';
 import { normaliseMetadata } from './metadata.js';
 import type { ObjectInfo, ObjectStore, PutOptions } from './port.js';
 import { progressCounter } from './progress.js';
@@ -236,20 +236,30 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
-  /** Lists page by page, then fetches each object's metadata with a HEAD (8 at a time). Sorted by key. */
+  /**
+   * Lists page by page, then fetches each object's metadata with a HEAD (8 at a time). Sorted by key.
+   * Pages with ListObjects (v1) and a marker rather than v2 continuation tokens: every S3 API has
+   * it, and some S3-compatible servers (s3rver on OpenSSL 3) fail to mint v2 tokens.
+   */
   async list(prefix: string): Promise<ObjectInfo[]> {
     assertSafePrefix(prefix);
     const keys: string[] = [];
     try {
-      for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: this.prefix + prefix })) {
-        for (const obj of page.Contents ?? []) {
+      let marker: string | undefined;
+      for (;;) {
+        const page = await this.client.send(new ListObjectsCommand({ Bucket: this.bucket, Prefix: this.prefix + prefix, Marker: marker }));
+        const contents = page.Contents ?? [];
+        for (const obj of contents) {
           if (obj.Key !== undefined) keys.push(obj.Key.slice(this.prefix.length));
         }
+        const last = contents[contents.length - 1]?.Key;
+        if (!page.IsTruncated || last === undefined) break;
+        marker = page.NextMarker ?? last;
       }
     } catch (err) {
       throw this.mapError('list', prefix, err);
     }
-    keys.sort();
+    keys.sort(compareKeys);
     const out: (ObjectInfo | undefined)[] = new Array(keys.length);
     let next = 0;
     const worker = async (): Promise<void> => {

@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { BadRequestError, NotFoundError, UnauthorizedError } from '../../src/errors.js';
+import { makeS3Client, S3ObjectStore } from '../../src/results/s3.js';
+import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
+import { describeObjectStoreConformance } from './conformance.js';
+
+const BUCKET = 'flame-store-conformance';
+
+describeObjectStoreConformance('S3ObjectStore (s3rver)', async () => {
+  const server = await startS3Server([BUCKET]);
+  // the smallest part size S3 allows, so the 20 MiB upload takes several parts
+  const store = new S3ObjectStore({ ...server, bucket: BUCKET, prefix: 'conformance', partSize: 5 * 1024 * 1024 });
+  return {
+    store,
+    cleanup: async () => {
+      store.client.destroy();
+      await server.close();
+    },
+  };
+});
+
+describe('S3ObjectStore against s3rver', () => {
+  let server: S3TestServer;
+  beforeAll(async () => {
+    server = await startS3Server(['flame-hub']);
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('ensureBucket creates a missing bucket, and is idempotent', async () => {
+    const bucket = `made-${randomUUID().slice(0, 8)}`;
+    const store = new S3ObjectStore({ ...server, bucket });
+    await expect(store.put('x', Buffer.from('1'))).rejects.toThrow(NotFoundError);
+    await expect(store.put('x', Buffer.from('1'))).rejects.toThrow(bucket);
+    await store.ensureBucket();
+    await store.ensureBucket();
+    await store.put('x', Buffer.from('1'));
+    expect(Buffer.from(await store.getBytes('x')).toString()).toBe('1');
+    store.client.destroy();
+  });
+
+  it('keeps objects under its prefix and lists keys relative to it', async () => {
+    const prefix = `node-${randomUUID().slice(0, 8)}`;
+    const store = new S3ObjectStore({ ...server, bucket: 'flame-hub', prefix });
+    const other = new S3ObjectStore({ ...server, bucket: 'flame-hub', prefix: `${prefix}-other/` });
+    await store.put('r/1', Buffer.from('a'));
+    await other.put('r/1', Buffer.from('b'));
+    const raw = await store.client.send(new ListObjectsV2Command({ Bucket: 'flame-hub', Prefix: `${prefix}/` }));
+    expect(raw.Contents?.map((c) => c.Key)).toEqual([`${prefix}/r/1`]);
+    expect((await store.list('')).map((i) => i.key)).toEqual(['r/1']);
+    expect(Buffer.from(await other.getBytes('r/1')).toString()).toBe('b');
+    await store.delete('r/1');
+    await other.delete('r/1');
+    store.client.destroy();
+    other.client.destroy();
+  });
+
+  it('lists past one page of results (pagination)', async () => {
+    const prefix = `many-${randomUUID().slice(0, 8)}`;
+    const store = new S3ObjectStore({ ...server, bucket: 'flame-hub', prefix });
+    const keys = Array.from({ length: 1005 }, (_, i) => `k/${String(i).padStart(4, '0')}`);
+    for (let i = 0; i < keys.length; i += 50) await Promise.all(keys.slice(i, i + 50).map((k) => store.put(k, Buffer.from('x'))));
+    const listed = await store.list('k/');
+    expect(listed.length).toBe(1005);
+    expect(listed[1004].key).toBe('k/1004');
+    store.client.destroy();
+  }, 60_000);
+
+  it('maps wrong credentials to UnauthorizedError naming the key', async () => {
+    // s3rver checks the access key id but not SigV4 signatures: an unknown id stands in for bad credentials
+    const store = new S3ObjectStore({ ...server, bucket: 'flame-hub', accessKeyId: 'NOBODY' });
+    await expect(store.put('secret/r1', Buffer.from('x'))).rejects.toThrow(UnauthorizedError);
+    await expect(store.getBytes('secret/r1')).rejects.toThrow(/secret\/r1/);
+    store.client.destroy();
+  });
+
+  it('reports a missing bucket as NotFoundError naming bucket and key', async () => {
+    const store = new S3ObjectStore({ ...server, bucket: 'no-such-bucket' });
+    await expect(store.getBytes('r/1')).rejects.toThrow(NotFoundError);
+    await expect(store.getBytes('r/1')).rejects.toThrow(/no-such-bucket.*r\/1|r\/1.*no-such-bucket/);
+    // HEAD responses have no body, so a missing bucket looks like a missing key there
+    expect(await store.head('r/1')).toBeUndefined();
+    await expect(store.put('r/1', Readable.from([Buffer.from('x')]))).rejects.toThrow(NotFoundError);
+    store.client.destroy();
+  });
+
+  it('validates its options, naming the bad one', () => {
+    expect(() => new S3ObjectStore({ ...server, bucket: '' })).toThrow(BadRequestError);
+    expect(() => new S3ObjectStore({ ...server, bucket: 'b', partSize: 1024 })).toThrow(/partSize/);
+    expect(() => new S3ObjectStore({ ...server, bucket: 'b', prefix: '../up' })).toThrow(/\.\.\/up/);
+    expect(() => makeS3Client({ region: 'r', bucket: 'b', accessKeyId: 'only-id' })).toThrow(/secretAccessKey/);
+  });
+
+  it('makeS3Client uses path-style addressing when an endpoint is given', async () => {
+    const client = makeS3Client({ ...server, bucket: 'flame-hub' });
+    expect(await client.config.forcePathStyle).toBe(true);
+    const virtual = makeS3Client({ region: 'eu-central-1', bucket: 'flame-hub' });
+    expect(await virtual.config.forcePathStyle).toBe(false);
+    client.destroy();
+    virtual.destroy();
+  });
+});
