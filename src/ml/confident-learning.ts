@@ -1,0 +1,343 @@
+/**
+ * Confident learning (Northcutt, Jiang & Chuang, "Confident Learning: Estimating Uncertainty in
+ * Dataset Labels", JAIR 2021), split so that a federation reaches exactly the pooled verdict:
+ *
+ * 1. each node: `localThresholdSums` → aggregator: `mergeThresholdSums`, `thresholdsFrom`
+ *    (t_j = mean p_j over samples labelled j);
+ * 2. each node: `localConfidentJoint` → aggregator: `mergeConfidentJoints` (counts add up);
+ * 3. for the ranking-based filters (prune_by_noise_rate, prune_by_class, both), the number of
+ *    samples to prune per cell is global, so each cell needs a global score cutoff: each node
+ *    sends its top candidates' scores (`localPruneCandidates`, never more than the global
+ *    count per cell) and the aggregator picks the cutoff (`pruneCutoffsFrom`);
+ * 4. each node: `findLabelIssues` decides for its own samples from the global statistics.
+ *
+ * Threshold sums are kept as exact integers (probabilities quantised to 2⁻³⁰), so the order in
+ * which nodes are merged cannot change a single comparison: federated == pooled, bit for bit.
+ */
+import { BadRequestError } from '../errors.js';
+
+/** How label issues are chosen (cleanlab's `filter_by`). */
+export type FilterBy = 'prune_by_noise_rate' | 'prune_by_class' | 'both' | 'confident_learning' | 'predicted_neq_given';
+
+/** Score that orders samples within a given class for `prune_by_class` (cleanlab's `rank_by`). */
+export type RankBy = 'self_confidence' | 'normalized_margin';
+
+/** Default filter and ranking, chosen in bench/ml-experiments.ts. */
+export const DEFAULT_LABEL_ISSUE_OPTIONS = { filterBy: 'prune_by_noise_rate', rankBy: 'self_confidence' } as const satisfies {
+  filterBy: FilterBy;
+  rankBy: RankBy;
+};
+
+/** Quantum of the exact threshold sums. */
+const QUANTUM = 2 ** 30;
+/** cleanlab's tolerance: a probability this close below a threshold still counts as confident. */
+const THRESHOLD_TOLERANCE = 1e-6;
+
+/** Per-class sums of self-confidence (integer multiples of 2⁻³⁰) and label counts of one node. */
+export interface ThresholdSums {
+  classes: number;
+  /** Σ round(p_j · 2³⁰) over samples labelled j; exact integers while below 2⁵³. */
+  sums: number[];
+  counts: number[];
+}
+
+/** A confident joint: `counts[i * classes + j]` = samples labelled i whose confident true class is j. */
+export interface ConfidentJoint {
+  classes: number;
+  counts: number[];
+  /** Samples per given label (all of them, not only the confidently counted ones). */
+  labelCounts: number[];
+}
+
+function checkInputs(probs: Float32Array | Float64Array, labels: ArrayLike<number>, classes: number): void {
+  if (!Number.isInteger(classes) || classes < 2) throw new BadRequestError(`confident learning: need at least 2 classes, got ${classes}`);
+  if (probs.length !== labels.length * classes) {
+    throw new BadRequestError(`confident learning: ${probs.length} probabilities for ${labels.length} labels × ${classes} classes`);
+  }
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i];
+    if (!Number.isInteger(y) || y < 0 || y >= classes) throw new BadRequestError(`confident learning: label ${y} at index ${i} is not in 0..${classes - 1}`);
+  }
+}
+
+/** Step 1, on a node: per-class sums of p_y over samples labelled y. */
+export function localThresholdSums(probs: Float32Array | Float64Array, labels: ArrayLike<number>, classes: number): ThresholdSums {
+  checkInputs(probs, labels, classes);
+  const sums = new Array<number>(classes).fill(0);
+  const counts = new Array<number>(classes).fill(0);
+  for (let i = 0; i < labels.length; i++) {
+    const y = labels[i];
+    sums[y] += Math.round(probs[i * classes + y] * QUANTUM);
+    counts[y] += 1;
+  }
+  return { classes, sums, counts };
+}
+
+/** Step 1, on the aggregator: adds the nodes' sums. */
+export function mergeThresholdSums(parts: readonly ThresholdSums[]): ThresholdSums {
+  if (parts.length === 0) throw new BadRequestError('threshold sums: nothing to merge');
+  const classes = parts[0].classes;
+  const out: ThresholdSums = { classes, sums: new Array<number>(classes).fill(0), counts: new Array<number>(classes).fill(0) };
+  for (const p of parts) {
+    if (p.classes !== classes) throw new BadRequestError(`threshold sums: ${p.classes} classes do not match ${classes}`);
+    for (let j = 0; j < classes; j++) {
+      out.sums[j] += p.sums[j];
+      out.counts[j] += p.counts[j];
+    }
+  }
+  if (out.sums.some((s) => s > Number.MAX_SAFE_INTEGER)) throw new BadRequestError('threshold sums: too many samples for exact sums');
+  return out;
+}
+
+/** Per-class thresholds t_j; a class nobody carries gets +∞ (no sample is ever confidently in it). */
+export function thresholdsFrom(merged: ThresholdSums): number[] {
+  return merged.sums.map((s, j) => (merged.counts[j] > 0 ? s / merged.counts[j] / QUANTUM : Number.POSITIVE_INFINITY));
+}
+
+/**
+ * The confident class of one sample: among classes whose probability reaches its threshold,
+ * the most probable; −1 when none does (the sample is left out of the joint).
+ */
+function confidentClass(probs: Float32Array | Float64Array, offset: number, thresholds: readonly number[]): number {
+  let best = -1;
+  for (let j = 0; j < thresholds.length; j++) {
+    const p = probs[offset + j];
+    if (p >= thresholds[j] - THRESHOLD_TOLERANCE && (best < 0 || p > probs[offset + best])) best = j;
+  }
+  return best;
+}
+
+/** Step 2, on a node: the local confident joint (counts) and label counts. */
+export function localConfidentJoint(probs: Float32Array | Float64Array, labels: ArrayLike<number>, thresholds: readonly number[]): ConfidentJoint {
+  const classes = thresholds.length;
+  checkInputs(probs, labels, classes);
+  const counts = new Array<number>(classes * classes).fill(0);
+  const labelCounts = new Array<number>(classes).fill(0);
+  for (let i = 0; i < labels.length; i++) {
+    labelCounts[labels[i]] += 1;
+    const j = confidentClass(probs, i * classes, thresholds);
+    if (j >= 0) counts[labels[i] * classes + j] += 1;
+  }
+  return { classes, counts, labelCounts };
+}
+
+/** Step 2, on the aggregator: confident joints add up. */
+export function mergeConfidentJoints(parts: readonly ConfidentJoint[]): ConfidentJoint {
+  if (parts.length === 0) throw new BadRequestError('confident joint: nothing to merge');
+  const classes = parts[0].classes;
+  const out: ConfidentJoint = { classes, counts: new Array<number>(classes * classes).fill(0), labelCounts: new Array<number>(classes).fill(0) };
+  for (const p of parts) {
+    if (p.classes !== classes) throw new BadRequestError(`confident joint: ${p.classes} classes do not match ${classes}`);
+    p.counts.forEach((c, i) => (out.counts[i] += c));
+    p.labelCounts.forEach((c, i) => (out.labelCounts[i] += c));
+  }
+  return out;
+}
+
+/** Rounds a row to integers keeping its rounded total (largest remainders get the spare units). */
+function roundPreservingSum(row: readonly number[]): number[] {
+  const target = Math.round(row.reduce((a, v) => a + v, 0));
+  const floors = row.map(Math.floor);
+  let missing = target - floors.reduce((a, v) => a + v, 0);
+  const order = row.map((v, j) => ({ j, frac: v - Math.floor(v) })).sort((a, b) => b.frac - a.frac || a.j - b.j);
+  for (const { j } of order) {
+    if (missing <= 0) break;
+    floors[j] += 1;
+    missing -= 1;
+  }
+  return floors;
+}
+
+/**
+ * Calibrates a confident joint so each row sums to the number of samples with that given label
+ * (the paper's eq. 2), then rounds rows to integers preserving their totals.
+ */
+export function calibrateConfidentJoint(joint: ConfidentJoint): number[][] {
+  const { classes, counts, labelCounts } = joint;
+  const rows: number[][] = [];
+  for (let i = 0; i < classes; i++) {
+    const row = counts.slice(i * classes, (i + 1) * classes);
+    const total = row.reduce((a, v) => a + v, 0);
+    rows.push(total > 0 ? row.map((c) => (c / total) * labelCounts[i]) : row.map((_, j) => (j === i ? labelCounts[i] : 0)));
+  }
+  return rows.map(roundPreservingSum);
+}
+
+/** A group of samples to prune by score: `count` highest scores among samples labelled `given`. */
+interface PruneCell {
+  key: string;
+  given: number;
+  /** Other class whose margin is the score (noise-rate cells), or −1 for a whole-class cell. */
+  other: number;
+  count: number;
+}
+
+/** Options of {@link findLabelIssues} and the cutoff helpers. */
+export interface LabelIssueOptions {
+  filterBy?: FilterBy;
+  rankBy?: RankBy;
+  /** Global score cutoffs per cell from {@link pruneCutoffsFrom}; computed from the local data when absent (correct for pooled data). */
+  cutoffs?: Record<string, number>;
+  /** Global per-class thresholds; needed by the `confident_learning` filter only. */
+  thresholds?: readonly number[];
+}
+
+/** Prune cells of a filter: per (given i, true j ≠ i) for noise rate, per given class for class pruning. */
+function pruneCells(joint: ConfidentJoint, filterBy: FilterBy): PruneCell[] {
+  if (filterBy !== 'prune_by_noise_rate' && filterBy !== 'prune_by_class' && filterBy !== 'both') return [];
+  const calibrated = calibrateConfidentJoint(joint);
+  const cells: PruneCell[] = [];
+  for (let i = 0; i < joint.classes; i++) {
+    let offDiagonal = 0;
+    for (let j = 0; j < joint.classes; j++) {
+      if (j === i) continue;
+      offDiagonal += calibrated[i][j];
+      if (filterBy !== 'prune_by_class' && calibrated[i][j] > 0) cells.push({ key: `nr:${i}:${j}`, given: i, other: j, count: calibrated[i][j] });
+    }
+    if (filterBy !== 'prune_by_noise_rate' && offDiagonal > 0) cells.push({ key: `pc:${i}`, given: i, other: -1, count: offDiagonal });
+  }
+  return cells;
+}
+
+/** Larger = more likely mislabelled. Noise-rate cells use the margin p_j − p_i, as cleanlab does. */
+function cellScore(probs: Float32Array | Float64Array, offset: number, cell: PruneCell, classes: number, rankBy: RankBy): number {
+  const own = probs[offset + cell.given];
+  if (cell.other >= 0) return probs[offset + cell.other] - own;
+  if (rankBy === 'self_confidence') return -own;
+  let maxOther = -Infinity;
+  for (let j = 0; j < classes; j++) if (j !== cell.given) maxOther = Math.max(maxOther, probs[offset + j]);
+  return maxOther - own;
+}
+
+/** Each node's top scores per prune cell; only scalars, at most the global count per cell. */
+export type PruneCandidates = Record<string, number[]>;
+
+/** Step 3, on a node: its highest scores for every prune cell (descending). */
+export function localPruneCandidates(
+  probs: Float32Array | Float64Array,
+  labels: ArrayLike<number>,
+  globalJoint: ConfidentJoint,
+  options: LabelIssueOptions = {},
+): PruneCandidates {
+  const { filterBy, rankBy } = { ...DEFAULT_LABEL_ISSUE_OPTIONS, ...options };
+  const classes = globalJoint.classes;
+  checkInputs(probs, labels, classes);
+  const out: PruneCandidates = {};
+  for (const cell of pruneCells(globalJoint, filterBy)) {
+    const scores: number[] = [];
+    for (let i = 0; i < labels.length; i++) {
+      if (labels[i] === cell.given) scores.push(cellScore(probs, i * classes, cell, classes, rankBy));
+    }
+    scores.sort((a, b) => b - a);
+    out[cell.key] = scores.slice(0, cell.count);
+  }
+  return out;
+}
+
+/**
+ * Step 3, on the aggregator: per cell, the `count`-th highest score over all nodes (ties are all
+ * pruned, as in cleanlab's noise-rate pruning); −∞ when the cell has fewer candidates than its count.
+ */
+export function pruneCutoffsFrom(parts: readonly PruneCandidates[], globalJoint: ConfidentJoint, options: LabelIssueOptions = {}): Record<string, number> {
+  const { filterBy } = { ...DEFAULT_LABEL_ISSUE_OPTIONS, ...options };
+  const cutoffs: Record<string, number> = {};
+  for (const cell of pruneCells(globalJoint, filterBy)) {
+    const all = parts.flatMap((p) => p[cell.key] ?? []).sort((a, b) => b - a);
+    cutoffs[cell.key] = all.length >= cell.count ? all[cell.count - 1] : Number.NEGATIVE_INFINITY;
+  }
+  return cutoffs;
+}
+
+/** What {@link findLabelIssues} decides for each local sample. */
+export interface LabelIssues {
+  /** 1 where the given label is judged wrong. */
+  isIssue: Uint8Array;
+  /** Indices of the flagged samples, ascending. */
+  indices: number[];
+  /** argmax of the predicted probabilities: the label to suggest. */
+  suggestedLabel: Int32Array;
+  /** p(given label): low means suspicious; use it to rank issues. */
+  selfConfidence: Float32Array;
+}
+
+/**
+ * Step 4, on a node: flags its own samples from global statistics: the merged confident joint
+ * (which carries the global label counts) and, for ranking filters, the merged cutoffs
+ * (or, for `confident_learning`, the thresholds).
+ */
+export function findLabelIssues(
+  probs: Float32Array | Float64Array,
+  labels: ArrayLike<number>,
+  globalJoint: ConfidentJoint,
+  options: LabelIssueOptions = {},
+): LabelIssues {
+  const { filterBy, rankBy } = { ...DEFAULT_LABEL_ISSUE_OPTIONS, ...options };
+  const classes = globalJoint.classes;
+  checkInputs(probs, labels, classes);
+  const n = labels.length;
+  const suggestedLabel = new Int32Array(n);
+  const selfConfidence = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let j = 1; j < classes; j++) if (probs[i * classes + j] > probs[i * classes + best]) best = j;
+    suggestedLabel[i] = best;
+    selfConfidence[i] = probs[i * classes + labels[i]];
+  }
+
+  const isIssue = new Uint8Array(n);
+  if (filterBy === 'predicted_neq_given') {
+    for (let i = 0; i < n; i++) isIssue[i] = suggestedLabel[i] !== labels[i] ? 1 : 0;
+  } else if (filterBy === 'confident_learning') {
+    const thresholds = options.thresholds;
+    if (!thresholds || thresholds.length !== classes) {
+      throw new BadRequestError(`confident learning: filter confident_learning needs ${classes} thresholds, got ${thresholds?.length ?? 'none'}`);
+    }
+    for (let i = 0; i < n; i++) {
+      const j = confidentClass(probs, i * classes, thresholds);
+      isIssue[i] = j >= 0 && j !== labels[i] ? 1 : 0;
+    }
+  } else {
+    const cutoffs = options.cutoffs ?? pruneCutoffsFrom([localPruneCandidates(probs, labels, globalJoint, { filterBy, rankBy })], globalJoint, { filterBy });
+    const cells = pruneCells(globalJoint, filterBy);
+    const byNoiseRate = new Uint8Array(n);
+    const byClass = new Uint8Array(n);
+    for (const cell of cells) {
+      const cutoff = cutoffs[cell.key];
+      if (cutoff === undefined) throw new BadRequestError(`confident learning: no cutoff for prune cell ${cell.key}`);
+      const mark = cell.other >= 0 ? byNoiseRate : byClass;
+      for (let i = 0; i < n; i++) {
+        if (labels[i] === cell.given && cellScore(probs, i * classes, cell, classes, rankBy) >= cutoff) mark[i] = 1;
+      }
+    }
+    for (let i = 0; i < n; i++) {
+      const flagged = filterBy === 'both' ? byNoiseRate[i] & byClass[i] : filterBy === 'prune_by_class' ? byClass[i] : byNoiseRate[i];
+      // As in cleanlab: a sample the model predicts as its given label is never an issue.
+      isIssue[i] = flagged && suggestedLabel[i] !== labels[i] ? 1 : 0;
+    }
+  }
+  const indices: number[] = [];
+  for (let i = 0; i < n; i++) if (isIssue[i]) indices.push(i);
+  return { isIssue, indices, suggestedLabel, selfConfidence };
+}
+
+/** One node's out-of-sample probabilities (`labels.length × classes`) and given labels. */
+export interface NodePredictions {
+  probs: Float32Array | Float64Array;
+  labels: ArrayLike<number>;
+}
+
+/**
+ * Runs steps 1–4 over simulated nodes in one process, exchanging only what the real protocol
+ * exchanges. Returns each node's verdict and the global statistics.
+ */
+export function federatedLabelIssues(
+  nodes: readonly NodePredictions[],
+  classes: number,
+  options: Omit<LabelIssueOptions, 'cutoffs' | 'thresholds'> = {},
+): { issues: LabelIssues[]; thresholds: number[]; joint: ConfidentJoint } {
+  const thresholds = thresholdsFrom(mergeThresholdSums(nodes.map((n) => localThresholdSums(n.probs, n.labels, classes))));
+  const joint = mergeConfidentJoints(nodes.map((n) => localConfidentJoint(n.probs, n.labels, thresholds)));
+  const cutoffs = pruneCutoffsFrom(nodes.map((n) => localPruneCandidates(n.probs, n.labels, joint, options)), joint, options);
+  const issues = nodes.map((n) => findLabelIssues(n.probs, n.labels, joint, { ...options, cutoffs, thresholds }));
+  return { issues, thresholds, joint };
+}
