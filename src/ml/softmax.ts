@@ -208,10 +208,10 @@ export async function localUpdate(
   const n = labels.length;
   if (n === 0) return { weights: { ...weights, w: weights.w.slice(), b: weights.b.slice() }, count: 0 };
   const session = await stepSession(dim, classes, o.lr, o.momentum, o.l2);
-  let w = weights.w.slice();
-  let b = weights.b.slice();
-  let vw = new Float32Array(dim * classes);
-  let vb = new Float32Array(classes);
+  let w: Float32Array = weights.w.slice();
+  let b: Float32Array = weights.b.slice();
+  let vw: Float32Array = new Float32Array(dim * classes);
+  let vb: Float32Array = new Float32Array(classes);
   const rng = new SeededRandom(o.seed);
   const x = new Float32Array(o.batchSize * dim);
   const y = new Float32Array(o.batchSize * classes);
