@@ -15,10 +15,12 @@ import {
   DiscardPolicy,
   Empty,
   ErrorCode,
+  Events,
   RetentionPolicy,
   StorageType,
   connect,
   credsAuthenticator,
+  deferred,
   headers,
   nanos,
   type ConnectionOptions,
@@ -138,6 +140,8 @@ export class NatsBrokerAdapter implements BrokerAdapter {
   private loop: Promise<void> | undefined;
   private stopping = false;
   private closed = false;
+  /** Settles when the connection next comes back after a loss; replaced after each reconnect. */
+  private reconnected = deferred<void>();
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -149,6 +153,20 @@ export class NatsBrokerAdapter implements BrokerAdapter {
   ) {
     this.names = analysisNames(analysisId);
     this.maxPayload = Math.max(1, (nc.info?.max_payload ?? 1024 * 1024) - NATS_HEADER_MARGIN);
+    void this.watchReconnects();
+  }
+
+  /**
+   * A request sent just before a connection loss is never answered; instead of waiting for its
+   * timeout, publishes retry as soon as the client has reconnected (the message id keeps it single).
+   */
+  private async watchReconnects(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (s.type === Events.Reconnect) {
+        this.reconnected.resolve();
+        this.reconnected = deferred<void>();
+      }
+    }
   }
 
   /**
@@ -396,7 +414,11 @@ export class NatsBrokerAdapter implements BrokerAdapter {
     const deadline = Date.now() + this.publishTimeoutMs;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await op();
+        const reconnect = this.reconnected.then(() => {
+          throw Object.assign(new Error('reconnected before an answer came'), { code: ErrorCode.Disconnect });
+        });
+        reconnect.catch(() => undefined);
+        return await Promise.race([op(), reconnect]);
       } catch (e) {
         if (this.nc.isClosed()) throw new BadRequestError(`${what}: the connection to NATS is closed`, { cause: e });
         if (!transient(e) || Date.now() >= deadline) throw toFlameError(what, e);
