@@ -22,7 +22,6 @@ import type { S3Connection } from '../data/port.js';
 import { assertSafeKey, assertSafePrefix, compareKeys } from './keys.js';
 import { normaliseMetadata } from './metadata.js';
 import type { ObjectInfo, ObjectStore, PutOptions } from './port.js';
-import { progressCounter } from './progress.js';
 
 /** Part size of multipart uploads (S3's minimum is 5 MiB). */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
@@ -169,25 +168,22 @@ export class S3ObjectStore implements ObjectStore {
         options.onProgress?.(body.byteLength);
         return { key, size: body.byteLength, lastModified: new Date().toISOString(), metadata };
       }
-      // count what we hand over, so the size is known without a HEAD afterwards
-      const counted = progressCounter();
-      body.on('error', (err) => counted.destroy(err));
-      body.pipe(counted);
       const upload = new Upload({
         client: this.client,
-        params: { Bucket: this.bucket, Key, Body: counted, Metadata: metadata },
+        params: { Bucket: this.bucket, Key, Body: body, Metadata: metadata },
         partSize: this.partSize,
         queueSize: this.queueSize,
         leavePartsOnError: false,
       });
-      if (options.onProgress) {
-        const onProgress = options.onProgress;
-        upload.on('httpUploadProgress', (p) => {
-          if (p.loaded !== undefined) onProgress(p.loaded);
-        });
-      }
+      // the progress events carry the running total, so the size is known without a HEAD afterwards
+      let size = 0;
+      upload.on('httpUploadProgress', (p) => {
+        if (p.loaded === undefined || p.loaded <= size) return;
+        size = p.loaded;
+        options.onProgress?.(size);
+      });
       await upload.done();
-      return { key, size: counted.bytes, lastModified: new Date().toISOString(), metadata };
+      return { key, size, lastModified: new Date().toISOString(), metadata };
     } catch (err) {
       throw this.mapError('write', key, err);
     }
