@@ -22,6 +22,10 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
  * What analyses may exchange: JSON data, bytes (`Uint8Array` or `Buffer`; decoded as `Buffer`),
  * an Apache Arrow `Table`, a {@link Tensor}, or arrays / plain objects mixing these.
  * Object properties that are `undefined` are dropped, as JSON does.
+ *
+ * Plain objects are typed loosely (`{ [key: string]: unknown }`) so that interface types
+ * (`MyResult & Record<string, unknown>`) fit; {@link encodeValue} checks every property at run time
+ * and names the first one that cannot travel.
  */
 export type FlameValue =
   | null
@@ -32,7 +36,7 @@ export type FlameValue =
   | Table
   | Tensor
   | FlameValue[]
-  | { [key: string]: FlameValue | undefined };
+  | { [key: string]: unknown };
 
 /** Deepest nesting accepted, so hostile input cannot exhaust the stack. */
 const MAX_DEPTH = 512;

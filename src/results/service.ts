@@ -83,8 +83,10 @@ export class ResultService {
   readonly analysisId: string;
   readonly projectId: string;
   readonly isAggregator: boolean;
-  private readonly hub: ObjectStore;
-  private readonly local: ObjectStore;
+  /** Hub storage (shared by the analysis' nodes). */
+  readonly hub: ObjectStore;
+  /** This node's local storage. */
+  readonly local: ObjectStore;
   private readonly aggregatorId?: string;
 
   constructor(options: ResultServiceOptions) {
