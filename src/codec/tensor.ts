@@ -51,10 +51,14 @@ export function shapeSize(shape: readonly number[]): number {
 
 /** A dense tensor; construction fails with BadRequestError when shape × dtype does not match the data. */
 export class Tensor<D extends TensorDType = TensorDType> {
+  /** Element type. */
   readonly dtype: D;
+  /** Size of each dimension, outermost first; `[]` for a scalar. */
   readonly shape: readonly number[];
+  /** The elements, row-major (last dimension varies fastest). */
   readonly data: TensorDataMap[D];
 
+  /** Checks dtype, shape and data length; throws BadRequestError naming the tensor when they disagree. */
   constructor(dtype: D, shape: readonly number[], data: TensorDataMap[D]) {
     const what = `Tensor(${JSON.stringify(dtype)}, ${JSON.stringify(shape)})`;
     const spec = (TENSOR_DTYPES as Record<string, { array: TypedArrayConstructor } | undefined>)[dtype];

@@ -149,6 +149,7 @@ export class FsObjectStore implements ObjectStore {
     if (stat?.isDirectory()) throw new ConflictError(`object key ${JSON.stringify(key)}: a folder of other objects has this name`);
   }
 
+  /** Reads the whole file; NotFoundError naming the key when absent. */
   async getBytes(key: string): Promise<Uint8Array> {
     assertSafeKey(key);
     const file = await this.existingObjectPath(key);
@@ -185,6 +186,7 @@ export class FsObjectStore implements ObjectStore {
     return new NotFoundError(`object ${JSON.stringify(key)} not found in ${this.root}`);
   }
 
+  /** Size and time from the file, metadata from its sidecar; undefined when absent. */
   async head(key: string): Promise<ObjectInfo | undefined> {
     assertSafeKey(key);
     const file = await this.existingObjectPath(key);

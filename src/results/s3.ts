@@ -100,12 +100,14 @@ export type S3ObjectStoreOptions = S3Connection & {
 export class S3ObjectStore implements ObjectStore {
   /** The underlying client (shared with whoever passed it in). */
   readonly client: S3Client;
+  /** The bucket every key lives in. */
   readonly bucket: string;
   /** Key prefix inside the bucket: '' or ending in '/'. */
   readonly prefix: string;
   private readonly partSize: number;
   private readonly queueSize: number;
 
+  /** Builds the client (unless one is given); no request is made until the first operation. */
   constructor(options: S3ObjectStoreOptions) {
     if (!options.bucket) throw new BadRequestError(`S3ObjectStore: bucket is required, got ${JSON.stringify(options.bucket)}`);
     const prefix = options.prefix ?? '';
@@ -158,6 +160,7 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  /** Bytes go in one PutObject; a stream goes through a multipart `Upload` (aborted on failure). */
   async put(key: string, body: Uint8Array | Readable, options: PutOptions = {}): Promise<ObjectInfo> {
     assertSafeKey(key);
     const metadata = normaliseMetadata(options.metadata, key);
@@ -200,6 +203,7 @@ export class S3ObjectStore implements ObjectStore {
     }
   }
 
+  /** Reads the whole object; NotFoundError naming the key when absent. */
   async getBytes(key: string): Promise<Uint8Array> {
     const stream = await this.getObject(key);
     const chunks: Buffer[] = [];
@@ -211,10 +215,12 @@ export class S3ObjectStore implements ObjectStore {
     return Buffer.concat(chunks);
   }
 
+  /** The GetObject body as a Node.js stream; NotFoundError naming the key when absent. */
   async getStream(key: string): Promise<Readable> {
     return this.getObject(key);
   }
 
+  /** HeadObject; undefined when absent (a missing bucket also reads as absent: HEAD has no error body). */
   async head(key: string): Promise<ObjectInfo | undefined> {
     assertSafeKey(key);
     try {

@@ -79,9 +79,13 @@ const MAX_NAME_CHARS = 256;
 
 /** Result storage with FLAME's semantics; see the module comment for the key layout. */
 export class ResultService {
+  /** This node's id (written as owner of every result it stores). */
   readonly nodeId: string;
+  /** The analysis whose hub results this service reads and writes. */
   readonly analysisId: string;
+  /** The project; local results are kept per project. */
   readonly projectId: string;
+  /** Whether this node may submit final results. */
   readonly isAggregator: boolean;
   /** Hub storage (shared by the analysis' nodes). */
   readonly hub: ObjectStore;
@@ -89,6 +93,7 @@ export class ResultService {
   readonly local: ObjectStore;
   private readonly aggregatorId?: string;
 
+  /** Checks the ids (BadRequestError naming a bad one); touches no storage. */
   constructor(options: ResultServiceOptions) {
     this.nodeId = assertSafeId(options.nodeId, 'node id');
     this.analysisId = assertSafeId(options.analysisId, 'analysis id');
