@@ -1,0 +1,217 @@
+/**
+ * A 2-D projection of feature vectors for plotting: principal components of the pooled
+ * covariance, found by block power (subspace) iteration. Every step is a sum over nodes —
+ * Σx for the mean, then Σ(x−μ)(x−μ)ᵀQ for the current basis Q — so the aggregator never needs
+ * the D×D covariance nor a single sample, and messages stay D×(components+oversampling) small.
+ */
+import { BadRequestError } from '../errors.js';
+import { SeededRandom } from './random.js';
+
+/** The principal axes found. */
+export interface Pca {
+  dim: number;
+  mean: Float64Array;
+  /** `components` unit vectors of length `dim`, strongest first, row-major. */
+  axes: Float64Array;
+  components: number;
+  /** Variance along each axis. */
+  variances: number[];
+}
+
+/** One node's Σx and count. */
+export interface MeanSums {
+  count: number;
+  sum: Float64Array;
+}
+
+function rows(features: Float32Array, dim: number, what: string): number {
+  if (dim <= 0 || features.length % dim !== 0) throw new BadRequestError(`${what}: ${features.length} values is not a multiple of dimension ${dim}`);
+  return features.length / dim;
+}
+
+/** Step 1, on a node: Σx and the sample count. */
+export function localMeanSums(features: Float32Array, dim: number): MeanSums {
+  const n = rows(features, dim, 'projection');
+  const sum = new Float64Array(dim);
+  for (let i = 0; i < n; i++) for (let j = 0; j < dim; j++) sum[j] += features[i * dim + j];
+  return { count: n, sum };
+}
+
+/** Step 1, on the aggregator: the pooled mean. */
+export function meanFrom(parts: readonly MeanSums[]): Float64Array {
+  const total = parts.reduce((a, p) => a + p.count, 0);
+  if (total === 0) throw new BadRequestError('projection: no samples');
+  const dim = parts[0].sum.length;
+  const mean = new Float64Array(dim);
+  for (const p of parts) {
+    if (p.sum.length !== dim) throw new BadRequestError(`projection: dimension ${p.sum.length} does not match ${dim}`);
+    for (let j = 0; j < dim; j++) mean[j] += p.sum[j];
+  }
+  return mean.map((v) => v / total);
+}
+
+/**
+ * Step 2, on a node: Σ (x−μ)(x−μ)ᵀ Q for a basis Q (`dim × m`, row-major), computed as
+ * Xcᵀ(Xc Q) without forming the covariance.
+ */
+export function localCovarianceProduct(features: Float32Array, dim: number, mean: Float64Array, basis: Float64Array): Float64Array {
+  const n = rows(features, dim, 'projection');
+  const m = basis.length / dim;
+  if (!Number.isInteger(m) || mean.length !== dim) throw new BadRequestError(`projection: basis of ${basis.length} values or mean of ${mean.length} does not fit dimension ${dim}`);
+  const out = new Float64Array(dim * m);
+  const centred = new Float64Array(dim);
+  const proj = new Float64Array(m);
+  for (let i = 0; i < n; i++) {
+    proj.fill(0);
+    for (let j = 0; j < dim; j++) {
+      const v = (centred[j] = features[i * dim + j] - mean[j]);
+      for (let c = 0; c < m; c++) proj[c] += v * basis[j * m + c];
+    }
+    for (let j = 0; j < dim; j++) {
+      const v = centred[j];
+      for (let c = 0; c < m; c++) out[j * m + c] += v * proj[c];
+    }
+  }
+  return out;
+}
+
+/** Adds the nodes' products. */
+export function mergeProducts(parts: readonly Float64Array[]): Float64Array {
+  const out = new Float64Array(parts[0].length);
+  for (const p of parts) for (let i = 0; i < out.length; i++) out[i] += p[i];
+  return out;
+}
+
+/** Orthonormalises the columns of a `dim × m` matrix in place (modified Gram–Schmidt). */
+export function orthonormalize(basis: Float64Array, dim: number): Float64Array {
+  const m = basis.length / dim;
+  for (let c = 0; c < m; c++) {
+    for (let p = 0; p < c; p++) {
+      let dot = 0;
+      for (let j = 0; j < dim; j++) dot += basis[j * m + c] * basis[j * m + p];
+      for (let j = 0; j < dim; j++) basis[j * m + c] -= dot * basis[j * m + p];
+    }
+    let norm = 0;
+    for (let j = 0; j < dim; j++) norm += basis[j * m + c] ** 2;
+    norm = Math.sqrt(norm);
+    // A vanished column (rank-deficient data) is replaced by a unit vector, then re-orthogonalised next round.
+    for (let j = 0; j < dim; j++) basis[j * m + c] = norm > 1e-300 ? basis[j * m + c] / norm : j === c % dim ? 1 : 0;
+  }
+  return basis;
+}
+
+/** A seeded random starting basis, the same on every node and run. */
+export function initialBasis(dim: number, m: number, seed: number): Float64Array {
+  const rng = new SeededRandom(seed);
+  return orthonormalize(Float64Array.from({ length: dim * m }, () => rng.normal()), dim);
+}
+
+/** Eigen-decomposition of a small symmetric matrix by cyclic Jacobi rotations. */
+function symmetricEigen(a: Float64Array, m: number): { values: number[]; vectors: Float64Array } {
+  const s = Float64Array.from(a);
+  const v = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) v[i * m + i] = 1;
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0;
+    for (let p = 0; p < m; p++) for (let q = p + 1; q < m; q++) off += s[p * m + q] ** 2;
+    if (off < 1e-22) break;
+    for (let p = 0; p < m; p++) {
+      for (let q = p + 1; q < m; q++) {
+        const apq = s[p * m + q];
+        if (Math.abs(apq) < 1e-300) continue;
+        const theta = (s[q * m + q] - s[p * m + p]) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const sn = t * c;
+        for (let k = 0; k < m; k++) {
+          const skp = s[k * m + p];
+          const skq = s[k * m + q];
+          s[k * m + p] = c * skp - sn * skq;
+          s[k * m + q] = sn * skp + c * skq;
+        }
+        for (let k = 0; k < m; k++) {
+          const spk = s[p * m + k];
+          const sqk = s[q * m + k];
+          s[p * m + k] = c * spk - sn * sqk;
+          s[q * m + k] = sn * spk + c * sqk;
+        }
+        for (let k = 0; k < m; k++) {
+          const vkp = v[k * m + p];
+          const vkq = v[k * m + q];
+          v[k * m + p] = c * vkp - sn * vkq;
+          v[k * m + q] = sn * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  return { values: Array.from({ length: m }, (_, i) => s[i * m + i]), vectors: v };
+}
+
+/**
+ * Final step, on the aggregator (Rayleigh–Ritz): from the basis Q and the merged product
+ * CQ, the leading eigenvectors of C within span(Q).
+ */
+export function pcaFrom(mean: Float64Array, basis: Float64Array, product: Float64Array, count: number, components: number): Pca {
+  const dim = mean.length;
+  const m = basis.length / dim;
+  if (components > m) throw new BadRequestError(`projection: ${components} components from a basis of ${m}`);
+  const small = new Float64Array(m * m); // Qᵀ C Q
+  for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) {
+    let s = 0;
+    for (let j = 0; j < dim; j++) s += basis[j * m + a] * product[j * m + b];
+    small[a * m + b] = s;
+  }
+  for (let a = 0; a < m; a++) for (let b = a + 1; b < m; b++) small[a * m + b] = small[b * m + a] = (small[a * m + b] + small[b * m + a]) / 2;
+  const { values, vectors } = symmetricEigen(small, m);
+  const order = values.map((v, i) => ({ v, i })).sort((x, y) => y.v - x.v).slice(0, components);
+  const axes = new Float64Array(components * dim);
+  order.forEach(({ i }, c) => {
+    for (let j = 0; j < dim; j++) {
+      let s = 0;
+      for (let a = 0; a < m; a++) s += basis[j * m + a] * vectors[a * m + i];
+      axes[c * dim + j] = s;
+    }
+    // Fix the sign (largest-magnitude coordinate positive) so every run plots the same way round.
+    let big = 0;
+    for (let j = 0; j < dim; j++) if (Math.abs(axes[c * dim + j]) > Math.abs(axes[c * dim + big])) big = j;
+    if (axes[c * dim + big] < 0) for (let j = 0; j < dim; j++) axes[c * dim + j] = -axes[c * dim + j];
+  });
+  return { dim, mean, axes, components, variances: order.map(({ v }) => v / Math.max(1, count)) };
+}
+
+/** Coordinates of each row along the principal axes, row-major `n × components`. */
+export function projectFeatures(features: Float32Array, pca: Pca): Float32Array {
+  const n = rows(features, pca.dim, 'projection');
+  const out = new Float32Array(n * pca.components);
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < pca.components; c++) {
+      let s = 0;
+      for (let j = 0; j < pca.dim; j++) s += (features[i * pca.dim + j] - pca.mean[j]) * pca.axes[c * pca.dim + j];
+      out[i * pca.components + c] = s;
+    }
+  }
+  return out;
+}
+
+/** Settings of {@link federatedPca}. */
+export interface PcaOptions {
+  components?: number;
+  /** Extra basis vectors that speed up convergence of the leading ones. */
+  oversample?: number;
+  iterations?: number;
+  seed?: number;
+}
+
+/** Runs the whole protocol over simulated nodes (each array stays with its node). */
+export function federatedPca(nodes: readonly Float32Array[], dim: number, options: PcaOptions = {}): Pca {
+  const components = options.components ?? 2;
+  const m = components + (options.oversample ?? 8);
+  const mean = meanFrom(nodes.map((x) => localMeanSums(x, dim)));
+  const count = nodes.reduce((a, x) => a + x.length / dim, 0);
+  let basis = initialBasis(dim, m, options.seed ?? 99);
+  for (let it = 0; it < (options.iterations ?? 6); it++) {
+    basis = orthonormalize(mergeProducts(nodes.map((x) => localCovarianceProduct(x, dim, mean, basis))), dim);
+  }
+  const product = mergeProducts(nodes.map((x) => localCovarianceProduct(x, dim, mean, basis)));
+  return pcaFrom(mean, basis, product, count, components);
+}
