@@ -1,6 +1,7 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { BadRequestError, ConflictError, NotFoundError } from '../../src/errors.js';
 import { FsObjectStore } from '../../src/results/fs.js';
 import { describeObjectStoreConformance } from './conformance.js';
@@ -60,6 +61,19 @@ describe('FsObjectStore on disk', () => {
     await expect(store.put('c', Buffer.from('z'))).rejects.toThrow(ConflictError);
     await expect(store.getBytes('c')).rejects.toThrow(NotFoundError);
     expect(await store.head('c')).toBeUndefined();
+  });
+
+  it('removes its temp file when a stream upload fails', async () => {
+    const store = new FsObjectStore(dir);
+    const failing = Readable.from(
+      (async function* () {
+        yield Buffer.alloc(4096, 1);
+        throw new Error('source broke');
+      })(),
+    );
+    await expect(store.put('x', failing)).rejects.toThrow(/source broke/);
+    expect(await fs.readdir(path.join(dir, 'tmp'))).toEqual([]);
+    expect(await store.head('x')).toBeUndefined();
   });
 
   it('removes folders emptied by a delete', async () => {
