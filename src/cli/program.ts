@@ -4,6 +4,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerResults } from './commands/results.js';
 import { registerRun } from './commands/run.js';
+import { registerWorker } from './commands/worker.js';
 import { EXIT_CODES, reportError } from './output.js';
 
 export function buildProgram(): Command {
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerNodes(program);
   registerResults(program);
+  registerWorker(program);
   return program;
 }
 

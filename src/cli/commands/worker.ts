@@ -1,0 +1,108 @@
+/**
+ * `flame worker`: the seed-004 stdio worker. Packets on stdin/stdout, one JSON object per line;
+ * diagnostics on stderr only (console output is redirected there while it runs).
+ */
+import { readFile, stat } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { BadRequestError } from '../../errors.js';
+import { CONV_SOFTMAX_DEFAULTS, ConvSoftmaxModel, OnnxClassifierModel, type SampleModel } from '../../protocol/model.js';
+import { lineWriter, readLines } from '../../protocol/stdio.js';
+import { ProtocolWorker } from '../../protocol/worker.js';
+
+/** Options of `flame worker`. */
+export interface WorkerCommandOptions {
+  classes?: string;
+  model?: string;
+  labels?: string;
+  imageSize: number;
+  channels: number;
+  epochs: number;
+  concurrency: number;
+  ping?: string;
+  quiet?: boolean;
+}
+
+/** Splits a comma list into class names; refuses empty and duplicate names. */
+export function parseClassList(list: string, what: string): string[] {
+  const names = list.split(',').map((s) => s.trim());
+  if (names.some((n) => n === '')) throw new BadRequestError(`${what}: empty class name in "${list}"`);
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup !== undefined) throw new BadRequestError(`${what}: class "${dup}" is given twice`);
+  return names;
+}
+
+/** `--labels` is a comma list, or the path of a file with one label per line if such a file exists. */
+async function readLabels(value: string): Promise<string[]> {
+  const isFile = await stat(value).then((s) => s.isFile(), () => false);
+  if (!isFile) return parseClassList(value, '--labels');
+  const lines = (await readFile(value, 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  return parseClassList(lines.join(','), `--labels ${value}`);
+}
+
+function positiveInt(name: string): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new BadRequestError(`${name} must be a whole number ≥ 1, got "${v}"`);
+    return n;
+  };
+}
+
+/** The model the options ask for: a user classifier (`--model` + `--labels`) or the built-in one (`--classes`). */
+export async function createWorkerModel(o: WorkerCommandOptions): Promise<SampleModel> {
+  if (o.model !== undefined) {
+    if (o.classes !== undefined) throw new BadRequestError('give either --classes or --model with --labels, not both');
+    if (o.labels === undefined) throw new BadRequestError('--model needs --labels: the class name of each model output, in order');
+    return OnnxClassifierModel.fromFile(o.model, await readLabels(o.labels));
+  }
+  if (o.labels !== undefined) throw new BadRequestError('--labels goes with --model; use --classes for the built-in model');
+  if (o.classes === undefined) throw new BadRequestError('flame worker needs the classes: --classes a,b,c (or --model FILE.onnx --labels a,b,c)');
+  if (o.channels !== 1 && o.channels !== 3) throw new BadRequestError(`--channels must be 1 or 3, got ${o.channels}`);
+  return ConvSoftmaxModel.create({
+    classes: parseClassList(o.classes, '--classes'),
+    input: { channels: o.channels, height: o.imageSize, width: o.imageSize },
+    epochs: o.epochs,
+  });
+}
+
+/** Runs the worker on stdin/stdout until stdin ends and every request has finished. */
+export async function runStdioWorker(o: WorkerCommandOptions): Promise<void> {
+  // stdout carries packets only: anything a library prints goes to stderr.
+  console.log = console.error;
+  console.info = console.error;
+  console.debug = console.error;
+  const log = o.quiet ? () => undefined : (m: string) => process.stderr.write(`flame worker: ${m}\n`);
+  const model = await createWorkerModel(o);
+  const worker = new ProtocolWorker({ model, send: lineWriter(process.stdout), log, concurrency: o.concurrency });
+  // A reader that went away cannot be answered any more.
+  process.stdout.on('error', (e) => {
+    log(`stdout failed (${e.message}); exiting`);
+    process.exit(1);
+  });
+  log(`ready: classes ${model.classes.map((c) => JSON.stringify(c)).join(', ')}${model.trainable ? '' : ` (fixed model ${o.model})`}`);
+  if (o.ping !== undefined) {
+    worker.ping(o.ping).then(
+      () => log(`pong received for "${o.ping}"`),
+      (e: Error) => log(`ping "${o.ping}" failed: ${e.message}`),
+    );
+  }
+  await readLines(process.stdin, (line) => worker.handleLine(line));
+  await worker.idle();
+  await worker.close();
+}
+
+/** Registers `flame worker`. */
+export function registerWorker(program: Command): void {
+  program
+    .command('worker')
+    .description('seed-004 ML worker: JSON packets on stdin/stdout (one per line), logs on stderr')
+    .option('--classes <list>', 'comma-separated class names that load-samples accepts (built-in model)')
+    .option('--model <file>', 'a user ONNX classifier (N×C×H×W pixels 0–1 → N×K scores) instead of training')
+    .option('--labels <list|file>', 'with --model: the K class names, comma-separated or one per line in a file')
+    .option('--image-size <n>', 'built-in model: side images are resized to', positiveInt('--image-size'), CONV_SOFTMAX_DEFAULTS.input.width)
+    .option('--channels <n>', 'built-in model: 1 (grey) or 3 (colour)', positiveInt('--channels'), 1)
+    .option('--epochs <n>', 'built-in model: passes over the samples per training', positiveInt('--epochs'), CONV_SOFTMAX_DEFAULTS.epochs)
+    .option('--concurrency <n>', 'images decoded at once per request', positiveInt('--concurrency'), 4)
+    .option('--ping <message>', 'ping the other side once at start (a wrong pong is reported as wrong-pong)')
+    .option('--quiet', 'no diagnostics on stderr')
+    .action((opts: WorkerCommandOptions) => runStdioWorker(opts));
+}
