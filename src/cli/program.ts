@@ -1,5 +1,6 @@
 /** The `flame` command's definition. Each command lives in its own module under commands/. */
 import { Command, CommanderError } from 'commander';
+import { registerDatasets } from './commands/datasets.js';
 import { registerDemo } from './commands/demo.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerResults } from './commands/results.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerNodes(program);
   registerResults(program);
   registerWorker(program);
+  registerDatasets(program);
   return program;
 }
 
