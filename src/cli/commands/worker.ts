@@ -18,7 +18,8 @@ export interface WorkerCommandOptions {
   channels: number;
   epochs: number;
   concurrency: number;
-  ping?: string;
+  chunkSize: number;
+  ping: string[];
   quiet?: boolean;
 }
 
@@ -72,17 +73,17 @@ export async function runStdioWorker(o: WorkerCommandOptions): Promise<void> {
   console.debug = console.error;
   const log = o.quiet ? () => undefined : (m: string) => process.stderr.write(`flame worker: ${m}\n`);
   const model = await createWorkerModel(o);
-  const worker = new ProtocolWorker({ model, send: lineWriter(process.stdout), log, concurrency: o.concurrency });
+  const worker = new ProtocolWorker({ model, send: lineWriter(process.stdout), log, concurrency: o.concurrency, chunkSize: o.chunkSize });
   // A reader that went away cannot be answered any more.
   process.stdout.on('error', (e) => {
     log(`stdout failed (${e.message}); exiting`);
     process.exit(1);
   });
   log(`ready: classes ${model.classes.map((c) => JSON.stringify(c)).join(', ')}${model.trainable ? '' : ` (fixed model ${o.model})`}`);
-  if (o.ping !== undefined) {
-    worker.ping(o.ping).then(
-      () => log(`pong received for "${o.ping}"`),
-      (e: Error) => log(`ping "${o.ping}" failed: ${e.message}`),
+  for (const message of o.ping) {
+    worker.ping(message).then(
+      () => log(`pong received for "${message}"`),
+      (e: Error) => log(`ping "${message}" failed: ${e.message}`),
     );
   }
   await readLines(process.stdin, (line) => worker.handleLine(line));
@@ -102,7 +103,8 @@ export function registerWorker(program: Command): void {
     .option('--channels <n>', 'built-in model: 1 (grey) or 3 (colour)', positiveInt('--channels'), 1)
     .option('--epochs <n>', 'built-in model: passes over the samples per training', positiveInt('--epochs'), CONV_SOFTMAX_DEFAULTS.epochs)
     .option('--concurrency <n>', 'images decoded at once per request', positiveInt('--concurrency'), 4)
-    .option('--ping <message>', 'ping the other side once at start (a wrong pong is reported as wrong-pong)')
+    .option('--chunk-size <n>', 'files per batch and per progress packet', positiveInt('--chunk-size'), 256)
+    .option('--ping <message>', 'ping the other side at start, once per --ping (a wrong pong is reported as wrong-pong)', (v: string, all: string[]) => [...all, v], [])
     .option('--quiet', 'no diagnostics on stderr')
     .action((opts: WorkerCommandOptions) => runStdioWorker(opts));
 }

@@ -1,0 +1,74 @@
+/**
+ * Shared by the protocol tests: a real `flame worker` child process, and images made with sharp
+ * whose class is obvious (horizontal vs vertical stripes, dark vs bright).
+ */
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { WorkerClient, type WorkerClientOptions } from '../../src/protocol/client.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Starts `flame worker <args>` from the sources (node --import tsx). */
+export function spawnWorker(args: readonly string[], options: WorkerClientOptions = {}): WorkerClient {
+  return WorkerClient.spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), 'worker', ...args], { cwd: REPO, ...options });
+}
+
+/** A fresh temporary directory. */
+export function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/** A tiny deterministic generator (mulberry32), so test data and fuzz input repeat exactly. */
+export function seeded(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Grey stripes with a random period, phase and contrast, plus noise: `h` horizontal, `v` vertical. */
+export async function writeStripes(file: string, orientation: 'h' | 'v', rand: () => number, size = 24): Promise<void> {
+  const period = 3 + Math.floor(rand() * 4);
+  const phase = Math.floor(rand() * period);
+  const low = 20 + rand() * 60;
+  const high = 170 + rand() * 70;
+  const px = Buffer.alloc(size * size);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const t = orientation === 'h' ? y : x;
+      const on = (t + phase) % period < period / 2;
+      px[y * size + x] = Math.max(0, Math.min(255, Math.round((on ? high : low) + (rand() - 0.5) * 30)));
+    }
+  }
+  await sharp(px, { raw: { width: size, height: size, channels: 1 } }).png().toFile(file);
+}
+
+/** A flat RGB image around `level` (0–255) with some noise. */
+export async function writeFlat(file: string, level: number, rand: () => number, size = 16): Promise<void> {
+  const px = Buffer.alloc(size * size * 3);
+  for (let i = 0; i < px.length; i++) px[i] = Math.max(0, Math.min(255, Math.round(level + (rand() - 0.5) * 40)));
+  await sharp(px, { raw: { width: size, height: size, channels: 3 } }).png().toFile(file);
+}
+
+/** Writes `count` stripe images of each orientation under `dir/h` and `dir/v`; returns the folders. */
+export async function writeStripeSet(dir: string, count: number, seed: number): Promise<{ h: string; v: string }> {
+  const rand = seeded(seed);
+  const out = { h: path.join(dir, 'h'), v: path.join(dir, 'v') };
+  for (const o of ['h', 'v'] as const) {
+    await mkdir(out[o], { recursive: true });
+    for (let i = 0; i < count; i++) await writeStripes(path.join(out[o], `${o}${String(i).padStart(3, '0')}.png`), o, rand);
+  }
+  return out;
+}
+
+/** A file with a .png name that is not an image. */
+export async function writeCorruptPng(file: string): Promise<void> {
+  await writeFile(file, 'this is not a PNG file');
+}
