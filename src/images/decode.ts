@@ -2,9 +2,10 @@
  * One raw decode of an image with sharp, keeping what the file holds: grey stays one channel,
  * alpha stays, 16-bit samples stay 16-bit. Failures become errors that name the file.
  */
-import { stat } from 'node:fs/promises';
-import sharp from 'sharp';
+import { readFile } from 'node:fs/promises';
+import sharp, { type Metadata } from 'sharp';
 import { BadRequestError, NotFoundError } from '../errors.js';
+import { sniffSampleLayout, type SampleLayout } from './sniff.js';
 
 /** Decoded pixels, interleaved (`channels` samples per pixel, row-major). */
 export interface DecodedImage {
@@ -30,20 +31,18 @@ export type ImageSource = string | Uint8Array;
  */
 export async function decodeImage(source: ImageSource, name?: string): Promise<DecodedImage> {
   const label = name ?? (typeof source === 'string' ? source : 'image bytes');
-  if (typeof source !== 'string' && source.byteLength === 0) {
-    throw new BadRequestError(`Image ${label} is empty (0 bytes)`);
-  }
+  // Reading the file ourselves lets us sniff its layout and hand sharp the bytes: one sharp call.
+  const bytes = typeof source === 'string' ? await readImageFile(source, label) : source;
+  if (bytes.byteLength === 0) throw new BadRequestError(`Image ${label} is empty (0 bytes)`);
   try {
     // failOn 'truncated': a cut-off file is an error, benign decoder warnings are not.
-    const image = sharp(source, { failOn: 'truncated' });
-    const meta = await image.metadata();
-    const sixteenBit = meta.depth === 'ushort';
+    const image = sharp(bytes, { failOn: 'truncated' });
+    const layout = sniffSampleLayout(bytes) ?? layoutOf(await image.metadata());
     // Without an explicit colour space sharp widens grey to sRGB; 'b-w' keeps one channel but drops
     // alpha, so grey+alpha goes through 'grey16' (8-bit samples come out as v·257, i.e. v/255 exactly).
     let space: 'b-w' | 'grey16' | 'srgb' | 'rgb16';
-    if (meta.channels === 2) space = 'grey16';
-    else if (meta.channels === 1) space = sixteenBit ? 'grey16' : 'b-w';
-    else space = sixteenBit ? 'rgb16' : 'srgb';
+    if (layout.grey) space = layout.alpha || layout.sixteenBit ? 'grey16' : 'b-w';
+    else space = layout.sixteenBit ? 'rgb16' : 'srgb';
     const wide = space === 'grey16' || space === 'rgb16';
     const { data, info } = await image
       .toColourspace(space)
@@ -52,24 +51,30 @@ export async function decodeImage(source: ImageSource, name?: string): Promise<D
     const pixels = wide ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength >> 1) : data;
     return { pixels, width: info.width, height: info.height, channels: info.channels, maxValue: wide ? 65535 : 255 };
   } catch (err) {
-    throw await describeDecodeError(source, label, err);
+    throw describeDecodeError(label, err);
+  }
+}
+
+/** The layout of formats {@link sniffSampleLayout} does not know, from sharp's header parse. */
+function layoutOf(meta: Metadata): SampleLayout {
+  const grey = meta.channels !== undefined && meta.channels <= 2;
+  return { grey, alpha: grey && meta.channels === 2, sixteenBit: meta.depth === 'ushort' };
+}
+
+async function readImageFile(path: string, label: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new NotFoundError(`Image file ${label} does not exist`, { cause: err });
+    if (code === 'EISDIR') throw new BadRequestError(`Image path ${label} is a directory`, { cause: err });
+    throw new BadRequestError(`Cannot read image file ${label}: ${(err as Error).message}`, { cause: err });
   }
 }
 
 /** Turn sharp's failure into an error that says which file and why, in plain words. */
-async function describeDecodeError(source: ImageSource, label: string, err: unknown): Promise<Error> {
+function describeDecodeError(label: string, err: unknown): Error {
   const reason = err instanceof Error ? err.message : String(err);
-  if (typeof source === 'string') {
-    try {
-      const info = await stat(source);
-      if (info.isDirectory()) return new BadRequestError(`Image path ${label} is a directory`, { cause: err });
-      if (info.size === 0) return new BadRequestError(`Image file ${label} is empty (0 bytes)`, { cause: err });
-    } catch (statErr) {
-      if ((statErr as NodeJS.ErrnoException).code === 'ENOENT') {
-        return new NotFoundError(`Image file ${label} does not exist`, { cause: err });
-      }
-    }
-  }
   if (/unsupported image format/i.test(reason)) {
     return new BadRequestError(`${label} is not an image sharp can read (unknown or unsupported format)`, {
       cause: err,

@@ -153,6 +153,17 @@ describe('imageStats', () => {
     expect(stats.sum_sq[0]).toBe(w * h);
   });
 
+  test.each([1, 3, 4])('large 8-bit %i-channel buffers stay exact across int32 blocks', (ch) => {
+    const w = 301;
+    const h = 299; // 90k pixels: Σv² of 255s is 5.9e9, beyond int32 unless summed in blocks
+    const px = new Uint8Array(w * h * ch).fill(255);
+    px[ch * 40000] = 0; // one dark pixel in the second block, first channel
+    const stats = imageStatsFromPixels(px, w, h, ch);
+    expect(stats.sum[0]).toBe(w * h - 1);
+    expect(stats.sum_sq[0]).toBe(w * h - 1);
+    expect(stats.sum[ch - 1]).toBe(ch === 1 ? w * h - 1 : w * h);
+  });
+
   test('a pixel buffer of the wrong length is rejected', () => {
     expect(() => imageStatsFromPixels(new Uint8Array(10), 2, 2, 3)).toThrow(/10 samples; 2x2x3 needs 12/);
   });
