@@ -106,6 +106,11 @@ export class WorkerClient {
     this.child.stdin.write(line + '\n');
   }
 
+  /** Writes raw bytes as they are (e.g. invalid UTF-8); the caller adds the LF. */
+  sendBytes(bytes: Uint8Array): void {
+    this.child.stdin.write(bytes);
+  }
+
   /** Sends a packet and returns its id (a fresh one unless given). */
   sendPacket<T extends PacketType>(type: T, data: PacketBodies[T] | Record<string, unknown>, id = this.nextId++): number {
     this.sendLine(JSON.stringify({ type, id, data }));
