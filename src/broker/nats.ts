@@ -272,6 +272,10 @@ export class NatsBrokerAdapter implements BrokerAdapter {
       // Once start() resolves the node must answer pings, so make sure the server has the subscription.
       await this.nc.flush();
     } catch (e) {
+      // Leave the adapter as before, so start() may be tried again.
+      this.nodeId = undefined;
+      await this.messages?.close().catch(() => undefined);
+      this.messages = undefined;
       throw toFlameError(`broker start(${nodeId}): cannot consume inbox ${this.names.inbox(nodeId)} of analysis ${this.analysisId}`, e);
     }
     this.loop = this.handleLoop(handler);
