@@ -1,5 +1,6 @@
 /** The `flame` command's definition. Each command lives in its own module under commands/. */
 import { Command, CommanderError } from 'commander';
+import { registerCheck } from './commands/check.js';
 import { registerDatasets } from './commands/datasets.js';
 import { registerDemo } from './commands/demo.js';
 import { registerNodes } from './commands/nodes.js';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerResults(program);
   registerWorker(program);
   registerDatasets(program);
+  registerCheck(program);
   return program;
 }
 
