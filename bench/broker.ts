@@ -78,10 +78,12 @@ async function bareJetStream(): Promise<Result> {
       wake?.();
     }
   })();
-  const r = await timeLoop('bare nats JetStream pub/consume', () => new Promise<void>((res) => {
-    wake = res;
-    void js.publish(`${stream}.b`, body);
-  }));
+  // Like FlameSDK's send, a publish counts once the server has stored it (awaited PubAck).
+  const r = await timeLoop('bare nats JetStream pub/consume', async () => {
+    const got = new Promise<void>((res) => (wake = res));
+    await js.publish(`${stream}.b`, body);
+    await got;
+  });
   subA.stop();
   subB.stop();
   await jsm.streams.delete(stream);
