@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCheck } from './commands/check.js';
 import { registerDatasets } from './commands/datasets.js';
 import { registerDemo } from './commands/demo.js';
+import { registerHosts } from './commands/hosts.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerResults } from './commands/results.js';
 import { registerRun } from './commands/run.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerWorker(program);
   registerDatasets(program);
   registerCheck(program);
+  registerHosts(program);
   return program;
 }
 
