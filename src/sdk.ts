@@ -57,7 +57,7 @@ async function buildStore(cfg: StoreConfig): Promise<ObjectStore> {
 async function buildBroker(config: FlameConfig): Promise<BrokerAdapter> {
   const b = config.broker;
   if (b.type === 'memory') return new MemoryBrokerAdapter(b.hub ?? defaultMemoryBrokerHub(), config.analysisId);
-  return NatsBrokerAdapter.connect({ ...b, analysisId: config.analysisId, name: `flame-${config.nodeId}` });
+  return NatsBrokerAdapter.connect({ ...b, analysisId: config.analysisId, nodeId: config.nodeId, name: `flame-${config.nodeId}` });
 }
 
 export class FlameSDK {
