@@ -55,7 +55,12 @@ export interface RandomConvOptions {
   seed?: number;
 }
 
-/** Default random-filter configuration (see bench/ml-experiments.ts for the comparison). */
+/**
+ * Default random-filter configuration, from bench/ml-experiments.ts on Fashion-MNIST 60k: 64
+ * filters 5×5, split ReLU, 4×4 grid, sqrt → 2048 features, 90.7% out-of-sample accuracy with 10%
+ * noisy labels (raw pixels: 84.7%). 128 or 256 filters gained ≤ 0.5% accuracy, no F1, and cost
+ * 4–8× the time; plain ReLU, no sqrt, 3×3 kernels or a 3×3 grid were each slightly worse.
+ */
 export const DEFAULT_CONV_FEATURES = {
   filterCount: 64,
   kernelSize: 5,

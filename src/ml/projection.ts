@@ -196,8 +196,9 @@ export function projectFeatures(features: Float32Array, pca: Pca): Float32Array 
 /** Settings of {@link federatedPca}. */
 export interface PcaOptions {
   components?: number;
-  /** Extra basis vectors that speed up convergence of the leading ones. */
+  /** Extra basis vectors that speed up convergence of the leading ones (4 by default). */
   oversample?: number;
+  /** Power iterations (4 by default: enough for a plot; each is one pass over every node's data). */
   iterations?: number;
   seed?: number;
 }
@@ -205,11 +206,11 @@ export interface PcaOptions {
 /** Runs the whole protocol over simulated nodes (each array stays with its node). */
 export function federatedPca(nodes: readonly Float32Array[], dim: number, options: PcaOptions = {}): Pca {
   const components = options.components ?? 2;
-  const m = components + (options.oversample ?? 8);
+  const m = components + (options.oversample ?? 4);
   const mean = meanFrom(nodes.map((x) => localMeanSums(x, dim)));
   const count = nodes.reduce((a, x) => a + x.length / dim, 0);
   let basis = initialBasis(dim, m, options.seed ?? 99);
-  for (let it = 0; it < (options.iterations ?? 6); it++) {
+  for (let it = 0; it < (options.iterations ?? 4); it++) {
     basis = orthonormalize(mergeProducts(nodes.map((x) => localCovarianceProduct(x, dim, mean, basis))), dim);
   }
   const product = mergeProducts(nodes.map((x) => localCovarianceProduct(x, dim, mean, basis)));
