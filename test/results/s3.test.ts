@@ -1,4 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import S3rver from 's3rver';
 import { Readable } from 'node:stream';
 import { ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { BadRequestError, NotFoundError, UnauthorizedError } from '../../src/errors.js';
@@ -101,5 +106,45 @@ describe('S3ObjectStore against s3rver', () => {
     expect(await virtual.config.forcePathStyle).toBe(false);
     client.destroy();
     virtual.destroy();
+  });
+});
+
+describe('makeS3Client with insecure: true', () => {
+  it('talks to an HTTPS S3 server with a self-signed certificate, warning on stderr; refuses it otherwise', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'flame-s3-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+      '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+    const server = new S3rver({
+      port: 0,
+      address: '127.0.0.1',
+      directory: path.join(dir, 'data'),
+      silent: true,
+      key: await fs.readFile(path.join(dir, 'key.pem')),
+      cert: await fs.readFile(path.join(dir, 'cert.pem')),
+      configureBuckets: [{ name: 'tls', configs: [] }],
+    });
+    const { port } = (await server.run()) as { port: number };
+    const conn = { endpoint: `https://127.0.0.1:${port}`, region: 'us-east-1', bucket: 'tls', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
+    const warnings: string[] = [];
+    const write = process.stderr.write;
+    // capture the warning (and let everything through): the module warns once per process
+    process.stderr.write = ((chunk: string | Uint8Array, ...rest: never[]) => {
+      warnings.push(String(chunk));
+      return write.call(process.stderr, chunk, ...rest);
+    }) as typeof process.stderr.write;
+    try {
+      const insecure = new S3ObjectStore({ ...conn, insecure: true });
+      await insecure.put('x', Buffer.from('over tls'));
+      expect(Buffer.from(await insecure.getBytes('x')).toString()).toBe('over tls');
+      expect(warnings.join('')).toMatch(/TLS certificate checks are OFF.*https:\/\/127\.0\.0\.1/);
+      insecure.client.destroy();
+      const strict = new S3ObjectStore({ ...conn, client: makeS3Client({ ...conn, insecure: false }) });
+      await expect(strict.getBytes('x')).rejects.toThrow(/s3:\/\/tls\/x/);
+      strict.client.destroy();
+    } finally {
+      process.stderr.write = write;
+      await server.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });
