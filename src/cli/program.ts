@@ -4,6 +4,7 @@ import { registerCheck } from './commands/check.js';
 import { registerDatasets } from './commands/datasets.js';
 import { registerDemo } from './commands/demo.js';
 import { registerHosts } from './commands/hosts.js';
+import { registerInit } from './commands/init.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerResults } from './commands/results.js';
 import { registerRun } from './commands/run.js';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerDatasets(program);
   registerCheck(program);
   registerHosts(program);
+  registerInit(program);
   return program;
 }
 

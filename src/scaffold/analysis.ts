@@ -1,0 +1,89 @@
+/**
+ * Creates a new analysis repository from `templates/analysis/` (shipped in the npm package).
+ * Template files named `_gitignore` and `_npmrc` become `.gitignore` and `.npmrc`, because npm
+ * leaves dotfiles of those names out of a package; `{{name}}` and `{{sdkVersion}}` are filled in.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
+import { packagePath } from '../package-root.js';
+
+/** Options of {@link scaffoldAnalysis}. */
+export interface ScaffoldOptions {
+  /** npm package name of the new analysis, also its folder name. */
+  name: string;
+  /** Folder to create it in (default: the current directory). */
+  parent?: string;
+  /** Template folder (default: this package's `templates/analysis`). */
+  templateDir?: string;
+  /** flame-sdk version the new package depends on (default: this package's version). */
+  sdkVersion?: string;
+}
+
+/** What {@link scaffoldAnalysis} created. */
+export interface ScaffoldResult {
+  dir: string;
+  /** Created files, relative to `dir`, sorted. */
+  files: string[];
+}
+
+/** Template file names that npm would drop from a package, and what they become. */
+const RENAMES: Record<string, string> = { _gitignore: '.gitignore', _npmrc: '.npmrc' };
+
+/** Files that must be executable in the new repository. */
+const EXECUTABLE = new Set(['.ci/run']);
+
+/** npm's rules for a package name without a scope: lowercase, URL-safe, not starting with '.' or '_'. */
+const NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,213}$/;
+
+async function sdkVersionOf(): Promise<string> {
+  const pkg = JSON.parse(await fs.readFile(packagePath('package.json'), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function walk(dir: string, rel = ''): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.readdir(path.join(dir, rel), { withFileTypes: true })) {
+    const r = rel ? `${rel}/${e.name}` : e.name;
+    if (e.isDirectory()) out.push(...(await walk(dir, r)));
+    else if (e.isFile()) out.push(r);
+  }
+  return out;
+}
+
+/**
+ * Copies the template into `<parent>/<name>`. BadRequestError for a name npm would refuse,
+ * ConflictError when the folder exists and is not empty.
+ */
+export async function scaffoldAnalysis(options: ScaffoldOptions): Promise<ScaffoldResult> {
+  const { name } = options;
+  if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
+    throw new BadRequestError(`analysis name ${JSON.stringify(name)}: expected an npm package name (lowercase letters, digits, '-', '.', '_'; starting with a letter or digit)`);
+  }
+  const templateDir = options.templateDir ?? packagePath('templates', 'analysis');
+  try {
+    await fs.access(path.join(templateDir, 'package.json'));
+  } catch {
+    throw new NotFoundError(`template folder ${templateDir} has no package.json`);
+  }
+  const dir = path.resolve(options.parent ?? '.', name);
+  const existing = await fs.readdir(dir).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return [] as string[];
+    throw new BadRequestError(`cannot use ${dir}: ${e.message}`);
+  });
+  if (existing.length > 0) throw new ConflictError(`${dir} already exists and is not empty`);
+
+  const values: Record<string, string> = { name, sdkVersion: options.sdkVersion ?? (await sdkVersionOf()) };
+  const files: string[] = [];
+  for (const rel of await walk(templateDir)) {
+    const base = path.posix.basename(rel);
+    const target = path.posix.join(path.posix.dirname(rel), RENAMES[base] ?? base);
+    const text = await fs.readFile(path.join(templateDir, rel), 'utf8');
+    const filled = text.replace(/\{\{(\w+)\}\}/g, (whole, key: string) => values[key] ?? whole);
+    const out = path.join(dir, target);
+    await fs.mkdir(path.dirname(out), { recursive: true });
+    await fs.writeFile(out, filled, { mode: EXECUTABLE.has(target) ? 0o755 : 0o644 });
+    files.push(target);
+  }
+  return { dir, files: files.sort() };
+}
