@@ -111,7 +111,7 @@ export class FlameSDK {
     const broker = deps.broker ?? (await buildBroker(config));
     const keys = generateNodeKeys();
     const isAggregator = config.aggregatorId === config.nodeId;
-    const results = new ResultService({ hub, local, nodeId: config.nodeId, analysisId: config.analysisId, projectId: config.projectId, isAggregator });
+    const results = new ResultService({ hub, local, nodeId: config.nodeId, analysisId: config.analysisId, projectId: config.projectId, isAggregator, aggregatorId: config.aggregatorId });
     const messenger = new Messenger({
       nodeId: config.nodeId,
       projectId: config.projectId,

@@ -115,7 +115,7 @@ describe.each<Backend>([embedded, production])('FlameSDK on $name', (backend) =>
 
   test('only the aggregator submits final results; results are listed with seed-003 fields', async () => {
     await expect(a.sendResult({ x: 1 })).rejects.toThrow(UnauthorizedError);
-    await expect(a.sendResult({ x: 1 })).rejects.toThrow(/agg/);
+    await expect(a.sendResult({ x: 1 })).rejects.toThrow(/only the aggregator "agg"/);
     const id = await agg.sendResult({ mean: 4.2 }, { name: 'final-mean' });
     expect(await agg.results.getResult(id)).toEqual({ mean: 4.2 });
     const listed = await agg.results.listResults();
