@@ -1,0 +1,13 @@
+/**
+ * The ML layer: ONNX model writing, image features, the federated softmax head with
+ * cross-validation, federated confident learning and a federated 2-D projection.
+ */
+export * from './onnx-writer.js';
+export * from './pixels.js';
+export * from './random.js';
+export * from './features.js';
+export * from './softmax.js';
+export * from './cross-validation.js';
+export * from './classifier-export.js';
+export * from './confident-learning.js';
+export * from './projection.js';
