@@ -295,6 +295,11 @@ describe('load-samples and infer', () => {
     const ids = worker.received.map((p) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
     expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    // Every ack the client sent for progress, pong, error and inference-result was accepted:
+    // the only refused acks are the two the tests sent on purpose (packets 901 and 9).
+    const refusedAcks = worker.received.filter((p) => p.type === 'error' && p.data.etc?.startsWith('Received a ack'));
+    expect(refusedAcks.map((p) => referenced(p)).sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual([9, 901]);
+    expect(worker.received.filter((p) => p.type === 'inference-result').length).toBeGreaterThan(3);
   });
 });
 
