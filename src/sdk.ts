@@ -12,14 +12,14 @@ import { FsObjectStore } from './results/fs.js';
 import { S3ObjectStore } from './results/s3.js';
 import { ResultService } from './results/service.js';
 import type { FlameValue } from './codec/index.js';
-import { generateNodeKeys } from './crypto/seal.js';
+import { exportPrivateKey, generateNodeKeys, importPrivateKey, publicKeyOf, type NodeKeys } from './crypto/seal.js';
 import { DataApi } from './data/index.js';
 import type { DataClient, DataSourceInfo } from './data/port.js';
 import { resolveConfig, type FlameConfig, type FlameConfigInput, type Role, type StoreConfig } from './config.js';
 import { createLogger, type Logger, type LogSink } from './logger.js';
 import { RunState, startHealthServer, type HealthServer, type NodeRunStatus } from './health.js';
 import { Messenger, type FlameMessage, type MessageFilter, type NodeStatus, type SendOptions } from './messenger.js';
-import { BadRequestError } from './errors.js';
+import { BadRequestError, NotFoundError } from './errors.js';
 
 /** Adapters a caller may hand in instead of having them built from config (tests, the simulator). */
 export interface FlameSDKDeps {
@@ -58,6 +58,23 @@ async function buildBroker(config: FlameConfig): Promise<BrokerAdapter> {
   const b = config.broker;
   if (b.type === 'memory') return new MemoryBrokerAdapter(b.hub ?? defaultMemoryBrokerHub(), config.analysisId);
   return NatsBrokerAdapter.connect({ ...b, analysisId: config.analysisId, nodeId: config.nodeId, name: `flame-${config.nodeId}` });
+}
+
+/**
+ * This node's X25519 keys for the analysis, kept in local storage so a node that restarts can still
+ * open the intermediate results sealed for it before the restart (nothing is lost).
+ */
+async function loadOrCreateKeys(local: ObjectStore, config: FlameConfig): Promise<NodeKeys> {
+  const key = `keys/${config.projectId}/${config.analysisId}/${config.nodeId}.key`;
+  try {
+    const privateKey = importPrivateKey(Buffer.from(await local.getBytes(key)).toString('utf8'));
+    return { privateKey, publicKey: publicKeyOf(privateKey) };
+  } catch (e) {
+    if (!(e instanceof NotFoundError)) throw e;
+  }
+  const keys = generateNodeKeys();
+  await local.put(key, Buffer.from(exportPrivateKey(keys.privateKey), 'utf8'));
+  return keys;
 }
 
 export class FlameSDK {
@@ -109,7 +126,7 @@ export class FlameSDK {
     const log = createLogger(config.logLevel, { node: config.nodeId, analysis: config.analysisId }, deps.logSink);
     const [hub, local] = await Promise.all([deps.hub ?? buildStore(config.hub), deps.local ?? buildStore(config.local)]);
     const broker = deps.broker ?? (await buildBroker(config));
-    const keys = generateNodeKeys();
+    const keys = await loadOrCreateKeys(local, config);
     const isAggregator = config.aggregatorId === config.nodeId;
     const results = new ResultService({ hub, local, nodeId: config.nodeId, analysisId: config.analysisId, projectId: config.projectId, isAggregator, aggregatorId: config.aggregatorId });
     const messenger = new Messenger({

@@ -113,6 +113,30 @@ describe.each<Backend>([embedded, production])('FlameSDK on $name', (backend) =>
     expect(bytes.includes(Buffer.from(marker))).toBe(false);
   });
 
+  test('a node that restarts still opens what was sealed for it while it was away', async () => {
+    await agg.close();
+    const id = await a.sendIntermediateResult('agg', { sums: [1, 2] });
+    const again = await cluster.connect('agg');
+    const m = await again.awaitMessage('node-a', { timeoutMs: 10000, category: 'intermediate_result' });
+    expect([m.result_id, m.data]).toEqual([id, { sums: [1, 2] }]);
+  });
+
+  test('a tampered sealed result is refused, naming it and its sender', async () => {
+    await agg.close();
+    const id = await a.sendIntermediateResult('agg', { sums: [1, 2] });
+    const [obj] = (await a.results.hub.list(`projects/${a.projectId}/analyses/${a.analysisId}/transfers/`)).filter((o) => o.key.endsWith(id));
+    const bytes = Buffer.from(await a.results.hub.getBytes(obj.key));
+    bytes[bytes.length - 5] ^= 0x01;
+    await a.results.hub.put(obj.key, bytes);
+    const again = await cluster.connect('agg');
+    const got = again.awaitMessage('node-a', { timeoutMs: 10000, category: 'intermediate_result' }).catch((e: Error) => e);
+    expect(await got).toBeInstanceOf(UnauthorizedError);
+    expect(String(await got)).toMatch(new RegExp(`cannot decrypt intermediate result ${id} from "node-a"`));
+    await expect(again.awaitMessage('node-a', { timeoutMs: 100 })).rejects.toThrow(TimeoutError); // consumed, not redelivered forever
+    expect(again.getMessages()).toHaveLength(1);
+    expect(again.getMessages()[0]).toMatchObject({ sender: 'node-a', category: 'intermediate_result', data: null });
+  });
+
   test('only the aggregator submits final results; results are listed with seed-003 fields', async () => {
     await expect(a.sendResult({ x: 1 })).rejects.toThrow(UnauthorizedError);
     await expect(a.sendResult({ x: 1 })).rejects.toThrow(/only the aggregator "agg"/);
