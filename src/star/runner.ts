@@ -42,16 +42,22 @@ async function aggregatorLoop<L extends FlameValue, G extends FlameValue>(sdk: F
   const timeoutMs = o.timeoutMs ?? 120_000;
   let previous: G | undefined;
   for (let round = 0; round < maxRounds; round++) {
-    const start: RoundMessage = { round, done: false, global: previous ?? null };
-    await sdk.sendMessage(analyzers, start as unknown as FlameValue, { category: STAR_ROUND });
-    const results = await collectRound<L>(sdk, analyzers, round, timeoutMs);
+    let results: NodeResult<L>[];
+    if (analyzers.length === 0) {
+      // A single-node run: the aggregator is also the only data holder.
+      results = [{ nodeId: sdk.nodeId, value: await analysis.analyze({ sdk, round, global: previous }) }];
+    } else {
+      const start: RoundMessage = { round, done: false, global: previous ?? null };
+      await sdk.sendMessage(analyzers, start as unknown as FlameValue, { category: STAR_ROUND });
+      results = await collectRound<L>(sdk, analyzers, round, timeoutMs);
+    }
     const current = await analysis.aggregate(results, { sdk, round, previous });
     sdk.setProgress(Math.min(0.99, (round + 1) / maxRounds));
     const done = round === maxRounds - 1 || (analysis.converged ? analysis.converged(current, previous, round) : true);
     if (done) {
       const resultId = await sdk.sendResult(current, { name: o.resultName ?? 'result' });
       const end: RoundMessage = { round, done: true, global: current };
-      await sdk.sendMessage(analyzers, end as unknown as FlameValue, { category: STAR_ROUND });
+      if (analyzers.length > 0) await sdk.sendMessage(analyzers, end as unknown as FlameValue, { category: STAR_ROUND });
       sdk.log.info('analysis finished', { rounds: round + 1, result_id: resultId });
       return { result: current, resultId, rounds: round + 1 };
     }

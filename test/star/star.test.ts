@@ -91,3 +91,21 @@ test('a node that never answers is named in the aggregator timeout', async () =>
   expect(String(await xRun)).toMatch(/aggregator "agg" sent no round within 1500 ms/);
   await cleanup();
 });
+
+test('a single node is analyzer and aggregator at once', async () => {
+  const { sdks, cleanup } = await connectNodes(['solo'], ['solo']);
+  const rounds: number[] = [];
+  const analysis: StarAnalysis<{ n: number }, { total: number }> = {
+    analyze: ({ round, sdk }) => {
+      rounds.push(round);
+      return { n: sdk.nodeId.length };
+    },
+    aggregate: (results, { previous }) => ({ total: (previous?.total ?? 0) + results[0].value.n }),
+    converged: (_c, _p, round) => round >= 1,
+  };
+  const outcome = await runStar(sdks[0], analysis);
+  await cleanup();
+  expect(outcome).toMatchObject({ rounds: 2, result: { total: 8 } });
+  expect(rounds).toEqual([0, 1]);
+  expect(typeof outcome.resultId).toBe('string');
+});
