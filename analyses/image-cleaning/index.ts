@@ -1,0 +1,19 @@
+/**
+ * The cleaning analysis (seed 000's `start_cleaning_job`): turn a diagnosis result into the files to
+ * relabel (`corrected`) and to drop (`removed`), and write a cleaned copy of the dataset. The rules
+ * are in README.md beside this file.
+ */
+export {
+  clean,
+  planCleaning,
+  requestSource,
+  responseOf,
+  DEFAULT_MIN_CONFIDENCE,
+  MISLABELED_TASK,
+  type CleaningDecision,
+  type CleaningOptions,
+  type CleaningPlan,
+} from './clean.js';
+export { applyCleaning, MANIFEST_FILE, type ApplyResult, type CleaningManifest, type ManifestFile } from './apply.js';
+export { parseCleaningRequest, validateDataset, type CleaningTask, type ValidCleaningRequest } from './request.js';
+export { buildDataset, fileSums, pooledStats } from './pooled.js';
