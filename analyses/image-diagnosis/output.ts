@@ -1,0 +1,149 @@
+/**
+ * The seed-000 diagnosis response, merged on the aggregator from the nodes' verdicts: per task an
+ * `outliers` and an `inliers` dataset over the global classes, with mean/std pooled exactly from
+ * the nodes' channel sums and one entry per file, keyed by file uuid.
+ *
+ * Beyond seed 000's fields, each file carries (documented extensions):
+ * - `node`: the node holding the image, `path`: its key there;
+ * - flagged files: `issue` (`mislabeled`, `too_dark`, `too_bright`, `blurry`, `odd_area`,
+ *   `odd_aspect`, `exact_duplicate`, `near_duplicate`) and `score` (self-confidence, luma
+ *   percentile, log10 sharpness, log2 distance, Hamming distance); duplicates also
+ *   `duplicate_of` / `duplicate_of_node`.
+ * Files are grouped under their `current_class` (the suggested class for mislabeled images, the
+ * given class otherwise). The response also has `skipped`: images a node could not read.
+ */
+import { meanStd, mergeSums, type ChannelSums, type Dataset, type DatasetFile } from '../../src/images/index.js';
+import type { DiagnosisTaskName } from './request.js';
+
+/** A file as a node reports it (before a task's verdict). */
+export interface NodeFile extends Omit<DatasetFile, 'current_class'> {
+  path: string;
+  original_class: string;
+}
+
+/** A flagged file of one task: index into the node's files and what was found. */
+export interface FlaggedFile {
+  index: number;
+  issue: string;
+  score: number;
+  current_class?: string;
+  [extra: string]: unknown;
+}
+
+/** What a node sends in the decide round. */
+export interface NodeTaskVerdicts {
+  node: string;
+  files: NodeFile[];
+  skipped: Array<{ path: string; error: string }>;
+  tasks: Record<string, { flagged: FlaggedFile[]; outlierSums: ChannelSums; inlierSums: ChannelSums }>;
+  [key: string]: unknown;
+}
+
+/** A file of the response: seed 000's fields and the extensions above. */
+export interface DiagnosedFile extends DatasetFile {
+  node: string;
+  path: string;
+  issue?: string;
+  score?: number;
+  [extra: string]: unknown;
+}
+
+/** A dataset of the response. */
+export interface DiagnosedDataset extends Dataset {
+  class_files: Record<string, Record<string, DiagnosedFile>>;
+}
+
+/** One task's result. */
+export interface DiagnosisTaskResult {
+  name: DiagnosisTaskName;
+  datasets: { outliers: DiagnosedDataset; inliers: DiagnosedDataset };
+}
+
+/** The response: seed 000's `{dataset_uuid, tasks}` plus `skipped`. */
+export interface DiagnosisResult {
+  dataset_uuid: string;
+  tasks: DiagnosisTaskResult[];
+  skipped: Array<{ node: string; path: string; error: string }>;
+  [key: string]: unknown;
+}
+
+function emptyDataset(classes: readonly string[], sums: ChannelSums): DiagnosedDataset {
+  const { mean, std_dev } = meanStd(sums);
+  return { classes: [...classes], mean, std_dev, class_files: Object.fromEntries(classes.map((c) => [c, {}])) };
+}
+
+/** Merges the nodes' verdicts into the response (nodes in the given order; files in node order). */
+export function assembleResponse(datasetUuid: string, tasks: readonly DiagnosisTaskName[], classes: readonly string[], nodes: readonly NodeTaskVerdicts[]): DiagnosisResult {
+  // uuids normally differ across nodes; if two nodes share one, the later file is keyed node/uuid.
+  const keys = nodes.map(() => [] as string[]);
+  const used = new Set<string>();
+  nodes.forEach((n, k) =>
+    n.files.forEach((f) => {
+      const key = used.has(f.uuid) ? `${n.node}/${f.uuid}` : f.uuid;
+      used.add(key);
+      keys[k].push(key);
+    }),
+  );
+  const out: DiagnosisTaskResult[] = tasks.map((name) => {
+    const parts = nodes.map((n) => n.tasks[name]);
+    const outliers = emptyDataset(classes, mergeSums(parts.map((p) => p.outlierSums)));
+    const inliers = emptyDataset(classes, mergeSums(parts.map((p) => p.inlierSums)));
+    nodes.forEach((n, k) => {
+      const flagged = new Map(n.tasks[name].flagged.map((f) => [f.index, f]));
+      n.files.forEach((f, i) => {
+        const flag = flagged.get(i);
+        const { index: _index, ...verdict } = flag ?? { index: i };
+        void _index;
+        const current = (flag?.current_class as string | undefined) ?? f.original_class;
+        const file: DiagnosedFile = { ...f, current_class: current, node: n.node, ...verdict };
+        const target = flag ? outliers : inliers;
+        (target.class_files[current] ??= {})[keys[k][i]] = file;
+      });
+    });
+    return { name, datasets: { outliers, inliers } };
+  });
+  return { dataset_uuid: datasetUuid, tasks: out, skipped: nodes.flatMap((n) => n.skipped.map((s) => ({ node: n.node, ...s }))) };
+}
+
+/** One row of the summary table: outliers of a task on a node in a class. */
+export interface SummaryRow {
+  task: string;
+  node: string;
+  class: string;
+  outliers: number;
+  /** Files of that class on that node (outliers + inliers). */
+  files: number;
+}
+
+/** Per task, node and class: how many files were flagged (rows with no file are left out). */
+export function summaryRows(result: DiagnosisResult): SummaryRow[] {
+  const rows = new Map<string, SummaryRow>();
+  for (const t of result.tasks) {
+    for (const [kind, ds] of Object.entries(t.datasets)) {
+      for (const files of Object.values(ds.class_files)) {
+        for (const f of Object.values(files)) {
+          const cls = f.original_class ?? f.current_class ?? '';
+          const key = `${t.name}\n${f.node}\n${cls}`;
+          const row = rows.get(key) ?? { task: t.name, node: f.node, class: cls, outliers: 0, files: 0 };
+          row.files++;
+          if (kind === 'outliers') row.outliers++;
+          rows.set(key, row);
+        }
+      }
+    }
+  }
+  return [...rows.values()].sort((a, b) => cmp(a.task, b.task) || cmp(a.node, b.node) || cmp(a.class, b.class));
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The paths of every file a task flagged (e.g. to compare runs or score against a truth file). */
+export function flaggedPaths(result: DiagnosisResult, task: DiagnosisTaskName): Set<string> {
+  const t = result.tasks.find((x) => x.name === task);
+  const out = new Set<string>();
+  if (!t) return out;
+  for (const files of Object.values(t.datasets.outliers.class_files)) for (const f of Object.values(files)) out.add(f.path);
+  return out;
+}
