@@ -18,7 +18,7 @@ import type { AnalyzeContext, NodeResult, StarAnalysis } from '../../src/star/an
 import type { FlameSDK } from '../../src/sdk.js';
 import { Tensor } from '../../src/codec/index.js';
 import { BadRequestError } from '../../src/errors.js';
-import { meanStd, mergeSums, toChannelSums, type ChannelSums, type Dataset } from '../../src/images/index.js';
+import { meanStd, mergeSums, toChannelSums, type ChannelSums } from '../../src/images/index.js';
 import {
   DEFAULT_LABEL_ISSUE_OPTIONS,
   findLabelIssues,
@@ -105,7 +105,7 @@ export interface DiagnosisOptions {
   /** Confident learning's filter and ranking (default `both` / `self_confidence`). */
   filterBy?: FilterBy;
   rankBy?: RankBy;
-  /** Largest dHash distance of near duplicates (default 2). */
+  /** Largest dHash distance of near duplicates (default 0: identical dHash). */
   duplicateDistance?: number;
   /** Compute the 2-D projection of every image (default true). */
   projections?: boolean;

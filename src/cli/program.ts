@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { registerCheck } from './commands/check.js';
 import { registerDatasets } from './commands/datasets.js';
 import { registerDemo } from './commands/demo.js';
+import { registerDiagnose } from './commands/diagnose.js';
 import { registerHosts } from './commands/hosts.js';
 import { registerInit } from './commands/init.js';
 import { registerNodes } from './commands/nodes.js';
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerCheck(program);
   registerHosts(program);
   registerInit(program);
+  registerDiagnose(program);
   return program;
 }
 

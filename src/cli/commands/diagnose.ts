@@ -1,0 +1,156 @@
+/**
+ * `flame diagnose --request req.json [--out result.json]`: a seed-000 diagnosis request run on this
+ * machine (one node holding the request's dataset) → the seed-000 response.
+ * `flame simulate diagnose --node a=DIR ... [--tasks ...] [--out FILE]`: the federated diagnosis over
+ * simulated nodes (one class-folder tree each) on the embedded adapters, with a summary table.
+ * Progress: a bar on a TTY (stderr), plain lines otherwise, nothing with --json.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import cliProgress from 'cli-progress';
+import type { Command } from 'commander';
+import {
+  diagnose,
+  DIAGNOSIS_TASKS,
+  summaryRows,
+  type DiagnoseOptions,
+  type DiagnosisProgress,
+  type DiagnosisResult,
+} from '../../../analyses/image-diagnosis/index.js';
+import type { FilterBy, RankBy } from '../../ml/confident-learning.js';
+import { BadRequestError, NotFoundError } from '../../errors.js';
+import { formatTable, printResult } from '../output.js';
+
+/** Progress as a bar on a TTY, one line per phase otherwise, nothing when quiet. */
+function progressReporter(quiet: boolean): { onProgress(p: DiagnosisProgress): void; stop(): void } {
+  if (quiet) return { onProgress: () => undefined, stop: () => undefined };
+  if (process.stderr.isTTY) {
+    const bar = new cliProgress.SingleBar(
+      { format: 'diagnosis [{bar}] {percentage}% | {phase}', hideCursor: true, stream: process.stderr },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(100, 0, { phase: 'load' });
+    return {
+      onProgress: (p) => bar.update(Math.round(p.progress * 100), { phase: p.phase }),
+      stop: () => bar.stop(),
+    };
+  }
+  let last = '';
+  return {
+    onProgress(p) {
+      const line = `${p.phase} ${Math.round(p.progress * 100)}%`;
+      if (line === last || (p.phase === 'load' && p.node !== 'aggregator')) return;
+      last = line;
+      process.stderr.write(`${line}\n`);
+    },
+    stop: () => undefined,
+  };
+}
+
+async function readRequest(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new NotFoundError(`--request ${file} cannot be read: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new BadRequestError(`--request ${file} is not valid JSON: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+async function output(result: DiagnosisResult, out: string | undefined, json: boolean, table: boolean): Promise<void> {
+  if (out) await writeFile(out, JSON.stringify(result, null, 2));
+  if (json && !out) return printResult(result, true);
+  if (table && !json) {
+    const rows = summaryRows(result).filter((r) => r.outliers > 0);
+    process.stdout.write(rows.length ? `${formatTable(rows as unknown as Record<string, unknown>[])}\n` : 'no outliers found\n');
+  }
+  if (out && !json) process.stdout.write(`response written to ${out}\n`);
+  if (!out && !json && !table) printResult(result, true);
+  if (json && out) printResult({ out, tasks: result.tasks.map((t) => t.name) }, true);
+}
+
+function nodeSpec(value: string, previous: Array<{ id: string; dir: string }> = []): Array<{ id: string; dir: string }> {
+  const eq = value.indexOf('=');
+  if (eq <= 0 || eq === value.length - 1) throw new BadRequestError(`--node ${value}: expected NAME=DIR`);
+  return [...previous, { id: value.slice(0, eq), dir: path.resolve(value.slice(eq + 1)) }];
+}
+
+interface CommonOpts {
+  out?: string;
+  classifier?: string;
+  featureExtractor?: string;
+  filterBy?: FilterBy;
+  rankBy?: RankBy;
+  folds?: number;
+  rounds?: number;
+}
+
+function common(o: CommonOpts): Pick<DiagnoseOptions, 'classifier' | 'featureExtractor' | 'filterBy' | 'rankBy' | 'folds' | 'rounds'> {
+  return {
+    ...(o.classifier ? { classifier: path.resolve(o.classifier) } : {}),
+    ...(o.featureExtractor ? { featureExtractor: path.resolve(o.featureExtractor) } : {}),
+    ...(o.filterBy ? { filterBy: o.filterBy } : {}),
+    ...(o.rankBy ? { rankBy: o.rankBy } : {}),
+    ...(o.folds ? { folds: o.folds } : {}),
+    ...(o.rounds ? { rounds: o.rounds } : {}),
+  };
+}
+
+function addCommonOptions(c: Command): Command {
+  return c
+    .option('--out <file>', 'write the seed-000 response (JSON) here')
+    .option('--classifier <onnx>', 'user ONNX classifier (N×C×H×W → N×classes) instead of the federated softmax head')
+    .option('--feature-extractor <onnx>', 'user ONNX feature extractor (N×C×H×W → N×D) instead of random convolutions')
+    .option('--filter-by <how>', 'confident learning filter: both, prune_by_noise_rate, prune_by_class, confident_learning, predicted_neq_given')
+    .option('--rank-by <score>', 'ranking for prune_by_class: self_confidence, normalized_margin')
+    .option('--folds <k>', 'cross-validation folds', (v) => Number(v))
+    .option('--rounds <n>', 'federated-averaging rounds per fold', (v) => Number(v));
+}
+
+/** Registers `flame diagnose` and `flame simulate diagnose`. */
+export function registerDiagnose(program: Command): void {
+  const json = (): boolean => Boolean(program.opts().json);
+  addCommonOptions(
+    program
+      .command('diagnose')
+      .description('run a seed-000 diagnosis request (its dataset paths on this machine) and print or write the response')
+      .requiredOption('--request <file>', 'seed-000 diagnosis request (JSON)'),
+  ).action(async (opts: CommonOpts & { request: string }) => {
+    const request = await readRequest(opts.request);
+    const progress = progressReporter(json());
+    try {
+      const result = await diagnose(request, { ...common(opts), onProgress: progress.onProgress });
+      progress.stop();
+      await output(result, opts.out, json(), false);
+    } finally {
+      progress.stop();
+    }
+  });
+
+  const simulate = program.commands.find((c) => c.name() === 'simulate') ?? program.command('simulate').description('run an analysis over simulated nodes on this machine');
+  addCommonOptions(
+    simulate
+      .command('diagnose')
+      .description('federated diagnosis over simulated nodes, each holding a folder of class sub-folders')
+      .requiredOption('--node <name=dir>', 'a node and its image folder (repeat per node)', nodeSpec)
+      .option('--tasks <list>', `comma-separated tasks (default all: ${DIAGNOSIS_TASKS.join(', ')})`)
+      .option('--dataset-uuid <id>', 'dataset_uuid of the response', 'simulated'),
+  ).action(async (opts: CommonOpts & { node: Array<{ id: string; dir: string }>; tasks?: string; datasetUuid: string }) => {
+    const tasks = opts.tasks ? opts.tasks.split(',').map((t) => ({ name: t.trim() })) : undefined;
+    const request = { dataset_uuid: opts.datasetUuid, auto: !tasks, ...(tasks ? { tasks } : {}) };
+    const nodes = opts.node.map((n) => ({ id: n.id, data: { folder: n.dir } }));
+    const progress = progressReporter(json());
+    if (!json()) process.stderr.write(`Simulating ${nodes.length} nodes + aggregator with the embedded broker and storage…\n`);
+    try {
+      const result = await diagnose(request, { ...common(opts), nodes, onProgress: progress.onProgress });
+      progress.stop();
+      await output(result, opts.out, json(), true);
+    } finally {
+      progress.stop();
+    }
+  });
+}
