@@ -1,0 +1,88 @@
+/** @jest-environment ./test/helpers/onnx-environment.cjs */
+/**
+ * The diagnosis as real node processes: three hospitals and the aggregator, each `flame run` on
+ * NATS JetStream + an S3 API hub, configured by FLAME_* env (data: a folder data source per node).
+ * Their response flags the same files as the simulated run over the same data sources.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { NatsBrokerAdapter } from '../../src/broker/nats.js';
+import { diagnose, flaggedPaths, type DiagnosisResult } from '../../analyses/image-diagnosis/index.js';
+import { NATS_URL } from '../helpers/nats.js';
+import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
+
+let s3: S3TestServer;
+beforeAll(async () => {
+  s3 = await startS3Server(['diag-hub']);
+});
+afterAll(() => s3.close());
+
+const NODES = ['node-a', 'node-b', 'node-c'];
+const TASKS = ['mislabeled_images', 'lighting_conditions', 'duplicates'] as const;
+// Few folds and rounds keep the run short; the protocol is the same.
+const OPTIONS = { tasks: [...TASKS], folds: 3, rounds: 4, datasetUuid: 'sample' };
+
+function runNode(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', 'analyses/image-diagnosis/index.ts', '--max-rounds', '100', '--timeout-ms', '60000'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.stderr.on('data', (c) => (stderr += c));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const source = (id: string) => [{ id: 'images', type: 'folder' as const, path: path.resolve('data/sample', id) }];
+
+test('3 node processes + aggregator on NATS + S3 flag the same images as the simulation', async () => {
+  const analysisId = `diag-${randomUUID().slice(0, 8)}`;
+  const common = {
+    FLAME_ANALYSIS_ID: analysisId,
+    FLAME_PARTICIPANTS: [...NODES, 'agg'].join(','),
+    FLAME_AGGREGATOR_ID: 'agg',
+    FLAME_NATS_URL: NATS_URL,
+    FLAME_HUB_S3_ENDPOINT: s3.endpoint,
+    FLAME_HUB_S3_BUCKET: 'diag-hub',
+    FLAME_HUB_S3_ACCESS_KEY_ID: s3.accessKeyId,
+    FLAME_HUB_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    FLAME_LOG_LEVEL: 'warn',
+    DIAGNOSIS_OPTIONS: JSON.stringify(OPTIONS),
+  };
+  const env = (id: string, data: boolean) => ({
+    ...common,
+    FLAME_NODE_ID: id,
+    FLAME_LOCAL_DIR: path.join('/tmp', analysisId, id),
+    FLAME_DATA_SOURCES: JSON.stringify(data ? source(id) : []),
+  });
+  try {
+    const [simulated, runs] = await Promise.all([
+      diagnose({ dataset_uuid: 'sample', tasks: TASKS.map((name) => ({ name })) }, { folds: 3, rounds: 4, nodes: NODES.map((id) => ({ id, dataSources: source(id) })) }),
+      Promise.all([...NODES.map((id) => runNode(env(id, true))), runNode(env('agg', false))]),
+    ]);
+    for (const r of runs) expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr.slice(-2000) }).toEqual({ code: 0, stderr: '' });
+    const out = JSON.parse(runs[3].stdout) as { role: string; result_id: string; result: { phase: string; result: DiagnosisResult } };
+    expect(out.role).toBe('aggregator');
+    expect(typeof out.result_id).toBe('string');
+    expect(out.result.phase).toBe('done');
+    const real = out.result.result;
+    expect(real.dataset_uuid).toBe('sample');
+    for (const t of TASKS) {
+      // Keys are relative to each node's source: compare node/path.
+      const key = (r: DiagnosisResult): string[] =>
+        Object.values(r.tasks.find((x) => x.name === t)!.datasets.outliers.class_files)
+          .flatMap((files) => Object.values(files).map((f) => `${f.node}/${f.path}`))
+          .sort();
+      expect({ t, flagged: key(real) }).toEqual({ t, flagged: key(simulated) });
+      expect(flaggedPaths(real, t).size).toBe(flaggedPaths(simulated, t).size);
+    }
+    expect(flaggedPaths(real, 'lighting_conditions').size).toBe(15);
+    expect(flaggedPaths(real, 'mislabeled_images').size).toBeGreaterThan(5);
+  } finally {
+    await NatsBrokerAdapter.purgeAnalysis({ servers: [NATS_URL], analysisId });
+  }
+}, 120_000);
