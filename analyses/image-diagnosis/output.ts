@@ -1,7 +1,8 @@
 /**
  * The seed-000 diagnosis response, merged on the aggregator from the nodes' verdicts: per task an
  * `outliers` and an `inliers` dataset over the global classes, with mean/std pooled exactly from
- * the nodes' channel sums and one entry per file, keyed by file uuid.
+ * the nodes' channel sums and one entry per file, keyed by its path as the request keys files (so
+ * a response can be checked against a reference by path, and fed back as a cleaning request).
  *
  * Beyond seed 000's fields, each file carries (documented extensions):
  * - `node`: the node holding the image, `path`: its key there;
@@ -74,12 +75,12 @@ function emptyDataset(classes: readonly string[], sums: ChannelSums): DiagnosedD
 
 /** Merges the nodes' verdicts into the response (nodes in the given order; files in node order). */
 export function assembleResponse(datasetUuid: string, tasks: readonly DiagnosisTaskName[], classes: readonly string[], nodes: readonly NodeTaskVerdicts[]): DiagnosisResult {
-  // uuids normally differ across nodes; if two nodes share one, the later file is keyed node/uuid.
+  // Paths normally differ across nodes; if two nodes use the same one, the later file is keyed node:path.
   const keys = nodes.map(() => [] as string[]);
   const used = new Set<string>();
   nodes.forEach((n, k) =>
     n.files.forEach((f) => {
-      const key = used.has(f.uuid) ? `${n.node}/${f.uuid}` : f.uuid;
+      const key = used.has(f.path) ? `${n.node}:${f.path}` : f.path;
       used.add(key);
       keys[k].push(key);
     }),

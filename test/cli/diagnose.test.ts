@@ -1,0 +1,45 @@
+/** `flame diagnose` and `flame simulate diagnose` end to end, in a child process as a user runs them. */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { datasetFromFolder } from '../../src/images/index.js';
+import { runCli, REPO_ROOT } from './run-cli.js';
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'flame-cli-diagnose-'));
+});
+afterAll(() => fs.rm(tmp, { recursive: true, force: true }));
+
+const sample = (node: string): string => path.join(REPO_ROOT, 'data', 'sample', node);
+
+test('simulate diagnose: plain progress lines, a summary table, a response that flame check scores', async () => {
+  const out = path.join(tmp, 'sim.json');
+  const run = await runCli(['simulate', 'diagnose', '--node', `node-a=${sample('node-a')}`, '--node', `node-b=${sample('node-b')}`, '--node', `node-c=${sample('node-c')}`, '--tasks', 'lighting_conditions', '--out', out]);
+  expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(run.stderr).toMatch(/^done 100%$/m); // not a TTY: plain lines
+  expect(run.stdout).toMatch(/^task\s+node\s+class\s+outliers\s+files$/m);
+  expect(run.stdout).toMatch(/^lighting_conditions\s+node-a\s+Ankle-boot\s+2\s+9$/m);
+  const response = JSON.parse(await fs.readFile(out, 'utf8'));
+  expect(response.tasks.map((t: { name: string }) => t.name)).toEqual(['lighting_conditions']);
+  const check = await runCli(['--json', 'check', '--reference', path.join(REPO_ROOT, 'data', 'sample', 'truth.json'), out]);
+  expect(check.code).toBe(0);
+  const [row] = JSON.parse(check.stdout).rows;
+  expect(row).toMatchObject({ task: 'lighting_conditions', tp: 15, fp: 0, fn: 0 });
+}, 60_000);
+
+test('diagnose --request: the seed-000 response; a bad request exits with the field named', async () => {
+  const { dataset } = await datasetFromFolder(sample('node-b'));
+  const req = path.join(tmp, 'req.json');
+  await fs.writeFile(req, JSON.stringify({ auto: false, dataset_uuid: 'ds-b', dataset, tasks: [{ name: 'lighting_conditions' }, { name: 'odd_size' }] }));
+  const run = await runCli(['--json', 'diagnose', '--request', req]);
+  expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
+  const response = JSON.parse(run.stdout);
+  expect(response.dataset_uuid).toBe('ds-b');
+  expect(response.tasks.map((t: { name: string }) => t.name)).toEqual(['lighting_conditions', 'odd_size']);
+  expect(Object.keys(response.tasks[1].datasets.inliers.class_files)).toEqual(dataset.classes);
+  await fs.writeFile(req, JSON.stringify({ auto: false, dataset_uuid: 'ds-b', dataset, tasks: [{ name: 'denoise' }] }));
+  const bad = await runCli(['diagnose', '--request', req]);
+  expect(bad.code).not.toBe(0);
+  expect(bad.stderr).toMatch(/request\.tasks\[0\]\.name: unknown task "denoise"/);
+}, 60_000);
