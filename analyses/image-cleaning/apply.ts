@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { BadRequestError, ConflictError, NotFoundError } from '../../src/errors.js';
 import { classFolderName, parseIdxPath, readIdx } from '../../src/images/index.js';
 import type { ClassFiles, CleaningResponse, Dataset, DatasetFile } from '../../src/images/types.js';
+import { sourcePath } from './clean.js';
 import { buildDataset } from './pooled.js';
 import { validateDataset } from './request.js';
 
@@ -122,7 +123,8 @@ function indexResponse(ds: Dataset, where: string): Map<string, { key: string; c
  * Write the cleaned copy of `sourceDataset` into `outDir`: every source file the cleaning did not
  * remove is copied to `outDir/<class>/<file name>` — corrected files into the folder of their new
  * class (`current_class`) — and `manifest.json` lists each copy, each removed file and the copy as a
- * seed-000 dataset. Response files are matched to source files by `uuid`, else by resolved path.
+ * seed-000 dataset. Response files are matched to source files by `uuid`, else by resolved path (a
+ * file's `path` field, else its key).
  * Kept files are copied first; a file whose name is taken in its class folder (a relabelled file
  * meeting a namesake, or namesakes from two source folders) gets the first 8 characters of its uuid
  * appended to its name. Images held in IDX files (virtual paths `file#index`) are written as PNGs.
@@ -139,7 +141,7 @@ export async function applyCleaning(response: CleaningResponse, sourceDataset: D
   const corrected = indexResponse(response.corrected, 'response.corrected');
   const removed = indexResponse(response.removed, 'response.removed');
   const byPath = new Map<string, string>();
-  for (const m of [corrected, removed]) for (const [uuid, r] of m) byPath.set(resolve(r.key), uuid);
+  for (const m of [corrected, removed]) for (const [uuid, r] of m) byPath.set(resolve(sourcePath(r.key, r.file)), uuid);
 
   type Planned = { key: string; uuid: string; from: string; to: string; file: DatasetFile; action: 'kept' | 'corrected' | 'removed'; src?: Source };
   const planned: Planned[] = [];

@@ -100,7 +100,8 @@ function mergedFile(occ: Occurrence[]): DatasetFile {
 
 /**
  * The dataset a request describes: every file of any task (outliers and inliers), filed under the
- * class it had before diagnosis (`original_class`, else its class key), keyed as in the request.
+ * class it had before diagnosis (`original_class`, else its class key), keyed by its `path` field
+ * when it has one (the diagnosis keys files by uuid), else by its key in the request.
  * `applyCleaning` uses it as the source when no other is given: every task of a diagnosis splits
  * the whole dataset into outliers and inliers.
  */
@@ -110,9 +111,18 @@ export function requestSource(request: CleaningRequest | ValidCleaningRequest | 
   for (const occ of files.values()) {
     const given = givenClass(occ);
     const { current_class: _c, ...file } = mergedFile(occ);
-    (out[given] ??= {})[occ[0].key] = { ...file, original_class: given };
+    (out[given] ??= {})[sourcePath(occ[0].key, file)] = { ...file, original_class: given };
   }
   return buildDataset(classes, out);
+}
+
+/**
+ * Where a file of a result lives: its `path` field when it has one (the diagnosis keys files by
+ * uuid and puts the path there), else its key.
+ */
+export function sourcePath(key: string, file: DatasetFile): string {
+  const p = (file as DatasetFile & { path?: unknown }).path;
+  return typeof p === 'string' && p !== '' ? p : key;
 }
 
 /** Mean probability of `cls` over the file's confidence vectors (each normalised to sum 1). */

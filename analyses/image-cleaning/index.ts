@@ -7,6 +7,7 @@ export {
   clean,
   planCleaning,
   requestSource,
+  sourcePath,
   responseOf,
   DEFAULT_MIN_CONFIDENCE,
   MISLABELED_TASK,

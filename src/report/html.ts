@@ -39,6 +39,10 @@ function slug(s: string): string {
   return s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'x';
 }
 
+function formatScore(v: number): string {
+  return Math.abs(v) >= 100 || Number.isInteger(v) ? String(Math.round(v * 100) / 100) : v.toFixed(3);
+}
+
 function pct(n: number, of: number): string {
   return of === 0 ? '–' : `${((100 * n) / of).toFixed(1)} %`;
 }
@@ -63,7 +67,7 @@ function scatter(model: ReportModel, colourOf: Map<string, string>): { svg: stri
   const ordered = [...pts.filter((p) => p.flagged_by.length === 0), ...pts.filter((p) => p.flagged_by.length > 0)];
   const circles = ordered.map((p) => {
     const tip = [
-      p.key,
+      p.path,
       `class: ${p.given_class}${p.suggested_class ? ` → suggested ${p.suggested_class}` : ''}`,
       `node: ${p.node}`,
       p.flagged_by.length ? `flagged by: ${p.flagged_by.join(', ')}` : 'not flagged',
@@ -108,8 +112,8 @@ function countTable(id: string, head: string, rows: CountRow[], tasks: string[],
 
 function thumbCell(img: ReportImage, thumbs: Map<string, Thumbnail>): string {
   const t = thumbs.get(img.uuid) ?? { missing: 'no thumbnail' };
-  if ('src' in t) return `<td class="th"><img class="thumb" src="${t.src}" alt="${escapeHtml(img.key)}" width="64" height="64"></td>`;
-  return `<td class="th"><div class="thumb ph" title="${escapeHtml(img.key)}">${escapeHtml(t.missing)}<br><b>${escapeHtml(img.node)}</b></div></td>`;
+  if ('src' in t) return `<td class="th"><img class="thumb" src="${t.src}" alt="${escapeHtml(img.path)}" width="64" height="64"></td>`;
+  return `<td class="th"><div class="thumb ph" title="${escapeHtml(img.path)}">${escapeHtml(t.missing)}<br><b>${escapeHtml(img.node)}</b></div></td>`;
 }
 
 /** The folder every key starts with (ending in `/`), or '' when they share none. */
@@ -125,13 +129,17 @@ export function commonFolder(keys: readonly string[]): string {
 function taskSection(task: string, model: ReportModel, colourOf: Map<string, string>, thumbs: Map<string, Thumbnail> | undefined, folder: string): string {
   const flagged = model.images
     .filter((i) => i.flagged_by.includes(task))
-    .sort((a, b) => model.classes.indexOf(a.given_class) - model.classes.indexOf(b.given_class) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    .sort((a, b) => model.classes.indexOf(a.given_class) - model.classes.indexOf(b.given_class) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const total = model.images.length;
   const mislabeled = task === 'mislabeled_images';
+  const hasIssue = flagged.some((i) => i.verdicts[task]?.issue !== undefined);
+  const hasScore = flagged.some((i) => i.verdicts[task]?.score !== undefined);
   const head =
     (thumbs ? '<th scope="col">image</th>' : '') +
     '<th scope="col">file</th><th scope="col">node</th><th scope="col">class</th>' +
     (mislabeled ? '<th scope="col">suggested</th><th scope="col" class="num">confidence</th>' : '') +
+    (hasIssue ? '<th scope="col">issue</th>' : '') +
+    (hasScore ? '<th scope="col" class="num">score</th>' : '') +
     '<th scope="col" class="num">brightness</th><th scope="col" class="num">size</th><th scope="col">also flagged by</th>';
   const rows = flagged
     .map((i) => {
@@ -139,12 +147,14 @@ function taskSection(task: string, model: ReportModel, colourOf: Map<string, str
       return (
         `<tr id="${slug(task)}-${escapeHtml(i.uuid)}">` +
         (thumbs ? thumbCell(i, thumbs) : '') +
-        `<td class="file" title="${escapeHtml(i.key)}">${escapeHtml(i.key.startsWith(folder) ? i.key.slice(folder.length) : i.key)}</td><td>${escapeHtml(i.node)}</td>` +
+        `<td class="file" title="${escapeHtml(i.path)}">${escapeHtml(i.path.startsWith(folder) ? i.path.slice(folder.length) : i.path)}</td><td>${escapeHtml(i.node)}</td>` +
         `<td><span class="sw" style="background:${colourOf.get(i.given_class)}"></span>${escapeHtml(i.given_class)}</td>` +
         (mislabeled
           ? `<td>${i.suggested_class ? `<span class="sw" style="background:${colourOf.get(i.suggested_class) ?? '#999'}"></span>${escapeHtml(i.suggested_class)}` : '<span class="muted">none</span>'}</td>` +
             `<td class="num">${i.confidence === undefined ? '–' : i.confidence.toFixed(2)}</td>`
           : '') +
+        (hasIssue ? `<td>${escapeHtml(i.verdicts[task]?.issue ?? '–')}</td>` : '') +
+        (hasScore ? `<td class="num">${i.verdicts[task]?.score === undefined ? '–' : formatScore(i.verdicts[task].score!)}</td>` : '') +
         `<td class="num">${i.brightness.toFixed(3)}</td><td class="num">${i.width}×${i.height}×${i.channels}</td>` +
         `<td>${others ? escapeHtml(others) : '<span class="muted">–</span>'}</td></tr>`
       );
@@ -250,7 +260,7 @@ export function renderReportHtml(model: ReportModel, options: RenderOptions): st
     model.classes.map((c) => `<li><span class="sw" style="background:${colourOf.get(c)}"></span>${escapeHtml(c)} <span class="muted">${classCounts.get(c) ?? 0}</span></li>`).join('') +
     '<li><span class="ring"></span>outlier of the selected task</li></ul>';
   const unplotted = n - plotted;
-  const folder = commonFolder(model.images.map((i) => i.key));
+  const folder = commonFolder(model.images.map((i) => i.path));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(options.title)}</title><style>${CSS}</style></head>

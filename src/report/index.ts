@@ -57,10 +57,10 @@ async function thumbnailsFor(model: ReportModel, options: ReportOptions): Promis
   const base = options.baseDir ?? process.cwd();
   const chosen = flagged.slice(0, max);
   const pathOf = (key: string) => (isAbsolute(key) ? key : resolve(base, key));
-  const made = await makeThumbnails(chosen.map((i) => pathOf(i.key)), options.thumbnailSize ?? THUMBNAIL_SIZE);
+  const made = await makeThumbnails(chosen.map((i) => pathOf(i.path)), options.thumbnailSize ?? THUMBNAIL_SIZE);
   const out = new Map<string, Thumbnail>();
   for (const img of chosen) {
-    const src = made.get(pathOf(img.key));
+    const src = made.get(pathOf(img.path));
     out.set(img.uuid, src ? { src } : { missing: 'not readable here' });
   }
   for (const img of flagged.slice(max)) out.set(img.uuid, { missing: `beyond ${max} thumbnails` });

@@ -15,8 +15,10 @@ const MISLABELED_TASK = 'mislabeled_images';
 /** One image of the report. */
 export interface ReportImage {
   uuid: string;
-  /** Its key in `class_files` (a path, when the run was local). */
+  /** Its key in `class_files` (a path, or its uuid as the diagnosis writes them). */
   key: string;
+  /** Where the file is: its `path` field (set by the diagnosis), else its key. */
+  path: string;
   /** The node holding it (`node` field of the file, else {@link LOCAL_NODE}). */
   node: string;
   /** The class it is filed under (`original_class`, else its class key). */
@@ -29,6 +31,8 @@ export interface ReportImage {
   xy?: [number, number];
   /** Tasks that flag it (outliers), in task order. */
   flagged_by: string[];
+  /** Per flagging task, the diagnosis's `issue` (e.g. `too_dark`) and `score` when it gives them. */
+  verdicts: Record<string, { issue?: string; score?: number }>;
   /** Mean over channels of the per-channel means (0–1): how bright it is. */
   brightness: number;
   width: number;
@@ -132,16 +136,18 @@ export function buildReportModel(response: DiagnosisResponse | unknown): ReportM
       for (const [filedUnder, files] of Object.entries(ds.class_files)) {
         if (!classes.includes(filedUnder)) classes.push(filedUnder);
         for (const [key, raw] of Object.entries(files)) {
-          const file = raw as DatasetFile & { node?: unknown };
+          const file = raw as DatasetFile & { node?: unknown; path?: unknown; issue?: unknown; score?: unknown };
           let img = byUuid.get(file.uuid);
           if (!img) {
             const given = file.original_class ?? filedUnder;
             img = {
               uuid: file.uuid,
               key,
+              path: typeof file.path === 'string' && file.path !== '' ? file.path : key,
               node: typeof file.node === 'string' && file.node !== '' ? file.node : LOCAL_NODE,
               given_class: given,
               flagged_by: [],
+              verdicts: {},
               brightness: file.mean.length ? file.mean.reduce((a, b) => a + b, 0) / file.mean.length : 0,
               width: file.width,
               height: file.height,
@@ -151,7 +157,13 @@ export function buildReportModel(response: DiagnosisResponse | unknown): ReportM
           }
           const p = file.projections?.['2d'];
           if (!img.xy && Array.isArray(p) && p.length >= 2 && Number.isFinite(p[0]) && Number.isFinite(p[1])) img.xy = [p[0], p[1]];
-          if (outlier && !img.flagged_by.includes(task.name)) img.flagged_by.push(task.name);
+          if (outlier && !img.flagged_by.includes(task.name)) {
+            img.flagged_by.push(task.name);
+            img.verdicts[task.name] = {
+              ...(typeof file.issue === 'string' ? { issue: file.issue } : {}),
+              ...(typeof file.score === 'number' && Number.isFinite(file.score) ? { score: file.score } : {}),
+            };
+          }
           if (outlier && task.name === MISLABELED_TASK) {
             const suggested = file.current_class ?? filedUnder;
             if (suggested !== img.given_class) {

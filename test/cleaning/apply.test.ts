@@ -7,7 +7,7 @@ import { BadRequestError, ConflictError, NotFoundError } from '../../src/errors.
 import { datasetFromFolder, encodeIdx } from '../../src/images/index.js';
 import type { CleaningRequest, CleaningResponse } from '../../src/images/types.js';
 import { expectClose, tempDir } from '../images/helpers.js';
-import { makeFixture, type Fixture } from './fixture.js';
+import { makeFixture, uuidKeyed, type Fixture } from './fixture.js';
 
 let fx: Fixture;
 let dir: string;
@@ -81,6 +81,14 @@ describe('applyCleaning', () => {
     expect(copied[suffixed]).toBe((await hashTree(fx.root))['bird/3.png']);
     expect(copied['cat/3.png']).toBe((await hashTree(fx.root))['cat/3.png']);
     expect(res.manifest.files.find((f) => f.path === suffixed)).toMatchObject({ action: 'corrected', class: 'cat', original_class: 'bird' });
+  });
+
+  it('applies a result keyed by uuid (as flame diagnose writes it) with the request as source', async () => {
+    const req: CleaningRequest = { auto: true, dataset_uuid: 'd', tasks: uuidKeyed(fx.diagnosis).tasks };
+    const out = join(dir, 'uuid-keyed');
+    const res = await applyCleaning(clean(req), requestSource(req), out);
+    expect(Object.keys(await hashTree(out)).sort()).toEqual(['bird/1.png', 'cat/1.png', 'dog/2.png', MANIFEST_FILE].sort());
+    expect(res.manifest.counts).toEqual({ source: 9, kept: 2, corrected: 1, removed: 6, not_in_source: 0 });
   });
 
   it('refuses an output folder inside the source folder, a non-empty one, and a file', async () => {

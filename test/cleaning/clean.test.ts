@@ -4,7 +4,7 @@ import { BadRequestError } from '../../src/errors.js';
 import { imageStats, meanStd, mergeSums } from '../../src/images/index.js';
 import type { CleaningRequest, CleaningResponse, Dataset, DatasetFile } from '../../src/images/types.js';
 import { expectClose, tempDir } from '../images/helpers.js';
-import { CLASSES, makeFixture, type Fixture } from './fixture.js';
+import { CLASSES, makeFixture, uuidKeyed, type Fixture } from './fixture.js';
 
 let fx: Fixture;
 let cleanup: () => Promise<void>;
@@ -119,6 +119,20 @@ describe('clean, auto: true', () => {
     delete out.class_files.cat[fx.path['cat/2']];
     out.class_files.dog[fx.path['cat/2']] = moved;
     expect(clean(req)).toEqual(res);
+  });
+});
+
+describe('the layout flame diagnose writes (keyed by uuid, path field, filed under current_class)', () => {
+  it('gives the same decisions, keyed by uuid, and a source keyed by path', () => {
+    const req: CleaningRequest = { auto: true, dataset_uuid: 'd', tasks: uuidKeyed(fx.diagnosis).tasks };
+    const byUuid = new Map(Object.entries(fx.file).map(([n, f]) => [f.uuid, n]));
+    const names = (ds: Dataset) => Object.fromEntries(Object.entries(ds.class_files).map(([c, fs]) => [c, Object.keys(fs).map((u) => byUuid.get(u)).sort()]));
+    const res = clean(req);
+    expect(names(res.corrected)).toEqual({ cat: [], dog: ['cat/2'], bird: [] });
+    expect(names(res.removed)).toEqual({ cat: ['cat/3'], dog: ['dog/1', 'dog/2', 'dog/3'], bird: ['bird/2', 'bird/3'] });
+    expect(res.corrected.class_files.dog[fx.file['cat/2'].uuid]).toMatchObject({ path: fx.path['cat/2'], current_class: 'dog', original_class: 'cat' });
+    expect(res.removed.class_files.dog[fx.file['dog/1'].uuid]).toMatchObject({ issue: 'too_dark', current_class: 'dog' });
+    expect(layout(requestSource(req))).toEqual(layout(requestSource(request(true))));
   });
 });
 

@@ -109,3 +109,25 @@ export async function makeFixture(dir: string): Promise<Fixture> {
   };
   return { root, dataset, path, file, diagnosis };
 }
+
+/**
+ * The same result in the layout `flame diagnose` writes (analyses/image-diagnosis/output.ts): files
+ * keyed by uuid with the path in a `path` field, filed under their `current_class`, flagged files
+ * with `issue` and `score`.
+ */
+export function uuidKeyed(diagnosis: DiagnosisResponse): DiagnosisResponse {
+  const out = structuredClone(diagnosis);
+  for (const task of out.tasks) {
+    for (const [kind, ds] of Object.entries(task.datasets)) {
+      const files = Object.values(ds.class_files).flatMap((fs) => Object.entries(fs));
+      ds.class_files = Object.fromEntries(ds.classes.map((c) => [c, {} as ClassFiles]));
+      for (const [key, f] of files) {
+        const flagged = kind === 'outliers';
+        const current = task.name === 'mislabeled_images' ? f.current_class! : f.original_class!;
+        const extra = flagged ? { issue: task.name === 'lighting_conditions' ? (f.mean[0] < 0.5 ? 'too_dark' : 'too_bright') : task.name, score: 0.25 } : {};
+        ds.class_files[current][f.uuid] = { ...f, current_class: current, path: key, ...extra } as unknown as DatasetFile;
+      }
+    }
+  }
+  return out;
+}

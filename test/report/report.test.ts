@@ -10,7 +10,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { BadRequestError } from '../../src/errors.js';
 import type { DiagnosisResponse, DatasetFile } from '../../src/images/types.js';
 import { buildReportModel, commonFolder, renderDiagnosisReport, writeDiagnosisReport } from '../../src/report/index.js';
-import { makeFixture, type Fixture } from '../cleaning/fixture.js';
+import { makeFixture, uuidKeyed, type Fixture } from '../cleaning/fixture.js';
 import { tempDir } from '../images/helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -76,6 +76,14 @@ describe('the HTML', () => {
     const { html } = await renderDiagnosisReport(fx.diagnosis, { thumbnails: false });
     expect(html).toContain(`relative to <code>${fx.root}/</code>`);
     expect(html).toContain('>dog/3.png</td>');
+  });
+
+  it('reads paths, issues and scores of a result keyed by uuid (as flame diagnose writes it)', async () => {
+    const { html, model, thumbnails } = await renderDiagnosisReport(uuidKeyed(fx.diagnosis));
+    expect(model.images.find((i) => i.uuid === fx.file['dog/1'].uuid)).toMatchObject({ key: fx.file['dog/1'].uuid, path: fx.path['dog/1'], verdicts: { lighting_conditions: { issue: 'too_dark', score: 0.25 } } });
+    expect([...thumbnails!.values()].filter((t) => 'src' in t)).toHaveLength(7);
+    expect(html).toContain('>dog/1.png</td>');
+    expect(html).toContain('<td>too_dark</td>');
   });
 
   it('leaves thumbnails out when asked', async () => {
