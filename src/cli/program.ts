@@ -1,12 +1,15 @@
 /** The `flame` command's definition. Each command lives in its own module under commands/. */
 import { Command, CommanderError } from 'commander';
 import { registerCheck } from './commands/check.js';
+import { registerClean } from './commands/clean.js';
 import { registerDatasets } from './commands/datasets.js';
 import { registerDemo } from './commands/demo.js';
 import { registerDiagnose } from './commands/diagnose.js';
 import { registerHosts } from './commands/hosts.js';
 import { registerInit } from './commands/init.js';
+import { registerMetadata } from './commands/metadata.js';
 import { registerNodes } from './commands/nodes.js';
+import { registerReport } from './commands/report.js';
 import { registerResults } from './commands/results.js';
 import { registerRun } from './commands/run.js';
 import { registerWorker } from './commands/worker.js';
@@ -29,6 +32,9 @@ export function buildProgram(): Command {
   registerHosts(program);
   registerInit(program);
   registerDiagnose(program);
+  registerClean(program);
+  registerReport(program);
+  registerMetadata(program);
   return program;
 }
 

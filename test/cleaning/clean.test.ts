@@ -91,7 +91,7 @@ describe('clean, auto: true', () => {
     const plan = planCleaning(request(true));
     const why = Object.fromEntries(plan.decisions.map((d) => [d.key.split('/').slice(-2).join('/'), d]));
     expect(why['cat/2.png'].confidence).toBeCloseTo(0.8, 12);
-    expect(why['cat/3.png'].reasons).toEqual(['mislabeled_images: suggested bird with confidence 0.400 < 0.500']);
+    expect(why['cat/3.png'].reasons).toEqual(['mislabeled_images: suggested bird with confidence 0.400 < 0.700']);
     expect(why['dog/3.png'].confidence).toBeCloseTo(0.9, 12);
     expect(why['dog/3.png'].reasons).toEqual(['mislabeled_images: relabelled dog → cat (confidence 0.900), but removed', 'lighting_conditions: outlier']);
     expect(why['bird/2.png'].reasons).toEqual(['blurry: outlier']);
