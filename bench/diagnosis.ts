@@ -7,6 +7,11 @@
  * to bare sharp decoding, and the confident-learning filter comparison.
  *
  *   npx tsx bench/diagnosis.ts [--n 60000] [--no-pooled] [--seed 1]
+ *
+ * Measured (60,000 images, 2 cores, defaults: random-conv features, 5 folds × 20 FedAvg rounds,
+ * filter both): 3 nodes 97.7 s (load 1.8 s, features 10.7 s, train + PCA 70.5 s, confident
+ * learning 3.6 s, decide 2.6 s); mislabeled P 0.761 R 0.920 F1 0.833; lighting P 0.982 R 1.000
+ * F1 0.991; vs the pooled 1-node run: lighting identical, mislabeled Jaccard 0.892.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
