@@ -623,6 +623,7 @@ export function createDiagnosis(options: DiagnosisOptions = {}): StarAnalysis<Di
     analyze,
     aggregate,
     converged: (current) => current.phase === 'done',
+    maxRounds: diagnosisRounds(options),
   };
 }
 

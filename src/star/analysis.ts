@@ -39,11 +39,13 @@ export interface StarAnalysis<L extends FlameValue = FlameValue, G extends Flame
   aggregate(results: NodeResult<L>[], ctx: AggregateContext<G>): Promise<G> | G;
   /** Whether to stop after this round; default: stop after the first round. */
   converged?(current: G, previous: G | undefined, round: number): boolean;
+  /** Rounds this analysis needs at most; the runner's default cap when StarOptions.maxRounds is absent. */
+  maxRounds?: number;
 }
 
 /** Options of a star run. */
 export interface StarOptions {
-  /** Upper bound on rounds (default 10). */
+  /** Upper bound on rounds (default: the analysis' own maxRounds, else 10). Reaching it without convergence fails the run. */
   maxRounds?: number;
   /** How long the aggregator waits for each round's local results, and analyzers for the next round (default 120 s). */
   timeoutMs?: number;

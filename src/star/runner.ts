@@ -4,7 +4,7 @@
  */
 import type { FlameSDK } from '../sdk.js';
 import type { FlameValue } from '../codec/index.js';
-import { FlameError, InternalError, TimeoutError } from '../errors.js';
+import { BadRequestError, FlameError, InternalError, TimeoutError } from '../errors.js';
 import type { NodeResult, StarAnalysis, StarOptions, StarOutcome } from './analysis.js';
 
 /** Message categories of the star protocol. */
@@ -17,6 +17,14 @@ interface RoundMessage {
   round: number;
   done: boolean;
   global: FlameValue;
+  /** Set when the aggregator gave up: the analyzers stop with this reason. */
+  error?: string;
+}
+
+function roundCap(analysis: StarAnalysis<never, never> | StarAnalysis, o: StarOptions): number {
+  const cap = o.maxRounds ?? analysis.maxRounds ?? 10;
+  if (!Number.isInteger(cap) || cap < 1) throw new BadRequestError(`maxRounds: expected a whole number >= 1, got ${cap}`);
+  return cap;
 }
 
 /** Run `analysis` on this node until the aggregator declares it finished. */
@@ -36,9 +44,22 @@ export async function runStar<L extends FlameValue, G extends FlameValue>(
   }
 }
 
+/** The aggregator's side; when it fails, the analyzers are told why instead of waiting for a timeout. */
 async function aggregatorLoop<L extends FlameValue, G extends FlameValue>(sdk: FlameSDK, analysis: StarAnalysis<L, G>, o: StarOptions): Promise<StarOutcome<G>> {
+  try {
+    return await aggregatorRounds(sdk, analysis, o);
+  } catch (e) {
+    if (sdk.otherNodes.length > 0) {
+      const stop: RoundMessage = { round: -1, done: true, global: null, error: e instanceof Error ? e.message : String(e) };
+      await sdk.sendMessage(sdk.otherNodes, stop as unknown as FlameValue, { category: STAR_ROUND }).catch(() => undefined);
+    }
+    throw e;
+  }
+}
+
+async function aggregatorRounds<L extends FlameValue, G extends FlameValue>(sdk: FlameSDK, analysis: StarAnalysis<L, G>, o: StarOptions): Promise<StarOutcome<G>> {
   const analyzers = sdk.otherNodes;
-  const maxRounds = o.maxRounds ?? 10;
+  const maxRounds = roundCap(analysis, o);
   const timeoutMs = o.timeoutMs ?? 120_000;
   let previous: G | undefined;
   for (let round = 0; round < maxRounds; round++) {
@@ -53,8 +74,12 @@ async function aggregatorLoop<L extends FlameValue, G extends FlameValue>(sdk: F
     }
     const current = await analysis.aggregate(results, { sdk, round, previous });
     sdk.setProgress(Math.min(0.99, (round + 1) / maxRounds));
-    const done = round === maxRounds - 1 || (analysis.converged ? analysis.converged(current, previous, round) : true);
-    if (done) {
+    const converged = analysis.converged ? analysis.converged(current, previous, round) : true;
+    if (!converged && round === maxRounds - 1) {
+      // Never submit an aggregate the analysis does not call final.
+      throw new InternalError(`analysis did not converge within ${maxRounds} rounds (raise maxRounds / --max-rounds)`);
+    }
+    if (converged) {
       const resultId = await sdk.sendResult(current, { name: o.resultName ?? 'result' });
       const end: RoundMessage = { round, done: true, global: current };
       if (analyzers.length > 0) await sdk.sendMessage(analyzers, end as unknown as FlameValue, { category: STAR_ROUND });
@@ -98,7 +123,7 @@ async function collectRound<L>(sdk: FlameSDK, analyzers: string[], round: number
 
 async function analyzerLoop<L extends FlameValue, G extends FlameValue>(sdk: FlameSDK, analysis: StarAnalysis<L, G>, o: StarOptions): Promise<StarOutcome<G>> {
   const timeoutMs = o.timeoutMs ?? 120_000;
-  const maxRounds = o.maxRounds ?? 10;
+  const maxRounds = roundCap(analysis, o);
   for (;;) {
     let msg;
     try {
@@ -107,7 +132,8 @@ async function analyzerLoop<L extends FlameValue, G extends FlameValue>(sdk: Fla
       if (e instanceof TimeoutError) throw new TimeoutError(`aggregator "${sdk.aggregatorId}" sent no round within ${timeoutMs} ms`);
       throw e;
     }
-    const { round, done, global } = msg.data as unknown as RoundMessage;
+    const { round, done, global, error } = msg.data as unknown as RoundMessage;
+    if (error !== undefined) throw new InternalError(`aggregator "${sdk.aggregatorId}" stopped the analysis: ${error}`);
     if (done) return { result: global as G, rounds: round + 1 };
     let value: L;
     try {

@@ -25,7 +25,7 @@ const OPTIONS = { tasks: [...TASKS], folds: 3, rounds: 4, datasetUuid: 'sample' 
 
 function runNode(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', 'analyses/image-diagnosis/index.ts', '--max-rounds', '100', '--timeout-ms', '60000'], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', 'analyses/image-diagnosis/index.ts', '--timeout-ms', '60000'], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -18,9 +18,9 @@ export function registerRun(program: Command): void {
     .description('run a star analysis (a module exporting {analyze, aggregate}) on this node; config from FLAME_* env')
     .argument('<file>', 'analysis module (.js, or .ts under tsx)')
     .option('--export <name>', 'named export holding the analysis', 'default')
-    .option('--max-rounds <n>', 'upper bound on rounds', (v) => Number(v), 10)
+    .option('--max-rounds <n>', 'upper bound on rounds (default: what the analysis declares, else 10)', (v) => Number(v))
     .option('--timeout-ms <ms>', 'how long to wait for other nodes per round', (v) => Number(v), 120000)
-    .action(async (file: string, opts: { export: string; maxRounds: number; timeoutMs: number }) => {
+    .action(async (file: string, opts: { export: string; maxRounds?: number; timeoutMs: number }) => {
       const mod = (await import(pathToFileURL(path.resolve(file)).href)) as Record<string, unknown>;
       const analysis = mod[opts.export];
       if (!isStarAnalysis(analysis)) {
