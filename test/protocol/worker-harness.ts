@@ -5,15 +5,24 @@
 import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { WorkerClient, type WorkerClientOptions } from '../../src/protocol/client.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Starts `flame worker <args>` from the sources (node --import tsx). */
+/** tsx's loader by absolute URL, so the worker can run from any working directory. */
+const TSX_LOADER = pathToFileURL(path.join(REPO, 'node_modules/tsx/dist/loader.mjs')).href;
+
+/**
+ * Starts `flame worker` in a fresh temporary working directory, so relative paths the tests (or the
+ * fuzzer) send can never write into the repository.
+ */
 export function spawnWorker(args: readonly string[], options: WorkerClientOptions = {}): WorkerClient {
-  return WorkerClient.spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), 'worker', ...args], { cwd: REPO, ...options });
+  const cwd = mkdtempSync(path.join(os.tmpdir(), 'flame-worker-cwd-'));
+  return WorkerClient.spawn(process.execPath, ['--import', TSX_LOADER, path.join(REPO, 'src/cli/main.ts'), 'worker', ...args], { cwd, ...options });
 }
 
 /** A fresh temporary directory. */
