@@ -102,7 +102,7 @@ function mergedFile(occ: Occurrence[]): DatasetFile {
 /**
  * The dataset a request describes: every file of any task (outliers and inliers), filed under the
  * class it had before diagnosis (`original_class`, else its class key), keyed by its `path` field
- * when it has one (the diagnosis keys files by uuid), else by its key in the request.
+ * when it has one (results keyed by uuid carry the path there), else by its key in the request.
  * `applyCleaning` uses it as the source when no other is given: every task of a diagnosis splits
  * the whole dataset into outliers and inliers.
  */

@@ -83,7 +83,7 @@ describe('applyCleaning', () => {
     expect(res.manifest.files.find((f) => f.path === suffixed)).toMatchObject({ action: 'corrected', class: 'cat', original_class: 'bird' });
   });
 
-  it('applies a result keyed by uuid (as flame diagnose writes it) with the request as source', async () => {
+  it('applies a result keyed by uuid with a path field with the request as source', async () => {
     const req: CleaningRequest = { auto: true, dataset_uuid: 'd', tasks: uuidKeyed(fx.diagnosis).tasks };
     const out = join(dir, 'uuid-keyed');
     const res = await applyCleaning(clean(req), requestSource(req), out);

@@ -122,7 +122,7 @@ describe('clean, auto: true', () => {
   });
 });
 
-describe('the layout flame diagnose writes (keyed by uuid, path field, filed under current_class)', () => {
+describe('results keyed by uuid with a path field, filed under current_class', () => {
   it('gives the same decisions, keyed by uuid, and a source keyed by path', () => {
     const req: CleaningRequest = { auto: true, dataset_uuid: 'd', tasks: uuidKeyed(fx.diagnosis).tasks };
     const byUuid = new Map(Object.entries(fx.file).map(([n, f]) => [f.uuid, n]));

@@ -111,9 +111,9 @@ export async function makeFixture(dir: string): Promise<Fixture> {
 }
 
 /**
- * The same result in the layout `flame diagnose` writes (analyses/image-diagnosis/output.ts): files
- * keyed by uuid with the path in a `path` field, filed under their `current_class`, flagged files
- * with `issue` and `score`.
+ * The same result keyed as seed 000's examples key results (by file uuid), with the fields
+ * analyses/image-diagnosis/output.ts adds: the path in a `path` field, files filed under their
+ * `current_class`, flagged files with `issue` and `score`.
  */
 export function uuidKeyed(diagnosis: DiagnosisResponse): DiagnosisResponse {
   const out = structuredClone(diagnosis);

@@ -16,7 +16,7 @@ let requestFile: string;
 beforeAll(async () => {
   ({ dir, cleanup } = await tempDir('flame-cli-clean-'));
   fx = await makeFixture(dir);
-  // what flame diagnose writes: no "auto"
+  // a diagnosis result (keyed by uuid, path fields): no "auto"
   requestFile = join(dir, 'result.json');
   await writeFile(requestFile, JSON.stringify(uuidKeyed(fx.diagnosis)));
 });

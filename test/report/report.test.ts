@@ -78,7 +78,7 @@ describe('the HTML', () => {
     expect(html).toContain('>dog/3.png</td>');
   });
 
-  it('reads paths, issues and scores of a result keyed by uuid (as flame diagnose writes it)', async () => {
+  it('reads paths, issues and scores of a result keyed by uuid with a path field', async () => {
     const { html, model, thumbnails } = await renderDiagnosisReport(uuidKeyed(fx.diagnosis));
     expect(model.images.find((i) => i.uuid === fx.file['dog/1'].uuid)).toMatchObject({ key: fx.file['dog/1'].uuid, path: fx.path['dog/1'], verdicts: { lighting_conditions: { issue: 'too_dark', score: 0.25 } } });
     expect([...thumbnails!.values()].filter((t) => 'src' in t)).toHaveLength(7);
