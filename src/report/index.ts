@@ -29,6 +29,11 @@ export interface ReportOptions {
   thumbnailSize?: number;
   /** Folder that relative file keys are read from (default the working directory). */
   baseDir?: string;
+  /**
+   * Folder of each node's files, for results whose keys are relative to a node's data source (what a
+   * simulation over class-folder trees gives). Takes precedence over `baseDir` for the nodes it names.
+   */
+  nodeDirs?: Record<string, string>;
 }
 
 /** Options of {@link writeDiagnosisReport}: where to write, and {@link ReportOptions}. */
@@ -56,11 +61,11 @@ async function thumbnailsFor(model: ReportModel, options: ReportOptions): Promis
   const max = options.maxThumbnails ?? MAX_THUMBNAILS;
   const base = options.baseDir ?? process.cwd();
   const chosen = flagged.slice(0, max);
-  const pathOf = (key: string) => (isAbsolute(key) ? key : resolve(base, key));
-  const made = await makeThumbnails(chosen.map((i) => pathOf(i.path)), options.thumbnailSize ?? THUMBNAIL_SIZE);
+  const pathOf = (img: ReportModel['images'][number]) => (isAbsolute(img.path) ? img.path : resolve(options.nodeDirs?.[img.node] ?? base, img.path));
+  const made = await makeThumbnails(chosen.map(pathOf), options.thumbnailSize ?? THUMBNAIL_SIZE);
   const out = new Map<string, Thumbnail>();
   for (const img of chosen) {
-    const src = made.get(pathOf(img.path));
+    const src = made.get(pathOf(img));
     out.set(img.uuid, src ? { src } : { missing: 'not readable here' });
   }
   for (const img of flagged.slice(max)) out.set(img.uuid, { missing: `beyond ${max} thumbnails` });

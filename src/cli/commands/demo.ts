@@ -57,7 +57,10 @@ async function runDiagnosisDemo(data: string, out: string, json: boolean): Promi
   const resultPath = path.join(out, 'result.json');
   const reportPath = path.join(out, 'report.html');
   await writeFile(resultPath, JSON.stringify(result, null, 2));
-  const { html } = await renderDiagnosisReport(result, { title: 'Fashion-MNIST sample: federated diagnosis' });
+  const { html } = await renderDiagnosisReport(result, {
+    title: 'Fashion-MNIST sample: federated diagnosis',
+    nodeDirs: Object.fromEntries(NODES.map((id) => [id, path.join(data, id)])),
+  });
   await writeFile(reportPath, html);
   const truth = JSON.parse(await readFile(path.join(data, 'truth.json'), 'utf8'));
   const rows = demoRows(result, truth);
