@@ -9,12 +9,14 @@
  *   cl-thresholds / cl-joint / cl-cutoffs   confident learning on out-of-sample probabilities:
  *                 per-class threshold sums, confident-joint counts, prune-score candidates
  *   decide        nodes judge their own images against the global statistics and send their files
- *   done          the aggregator's merged seed-000 response
+ *   done          the aggregator's merged seed-000 response (and, with `modelResult`, the trained
+ *                 classifier stored on the hub as the final result `classifier.onnx`: model.ts)
  *
  * Each node keeps its state (images, features, folds, probabilities) in memory between rounds,
  * keyed by node id (the simulator runs every node in one process). The aggregator holds no image.
  */
 import type { AnalyzeContext, NodeResult, StarAnalysis } from '../../src/star/analysis.js';
+import { Readable } from 'node:stream';
 import type { FlameSDK } from '../../src/sdk.js';
 import { Tensor } from '../../src/codec/index.js';
 import { BadRequestError } from '../../src/errors.js';
@@ -36,7 +38,7 @@ import {
   type ThresholdSums,
 } from '../../src/ml/confident-learning.js';
 import { assignFolds, DEFAULT_FEDERATED_TRAINING } from '../../src/ml/cross-validation.js';
-import { ConvFeatureExtractor, OnnxFeatureExtractor, randomConvSpec, type FeatureExtractor } from '../../src/ml/features.js';
+import { ConvFeatureExtractor, OnnxFeatureExtractor, type FeatureExtractor } from '../../src/ml/features.js';
 import type { ImageShape } from '../../src/ml/pixels.js';
 import { initialBasis, localCovarianceProduct, mergeProducts, orthonormalize, pcaFrom, projectFeatures, type Pca } from '../../src/ml/projection.js';
 import {
@@ -67,6 +69,7 @@ import {
 } from './distribution.js';
 import { DEFAULT_DUPLICATE_DISTANCE, findDuplicates, type DuplicateMark, type HashedImage } from './duplicates.js';
 import { loadLocalData, type LocalData, type NodeDataSpec } from './load.js';
+import { diagnosisConvSpec, MODEL_RESULT_NAME, trainedModel } from './model.js';
 import { DIAGNOSIS_TASKS, type DiagnosisTaskName } from './request.js';
 import { assembleResponse, type DiagnosisResult, type NodeFile, type NodeTaskVerdicts } from './output.js';
 
@@ -115,6 +118,14 @@ export interface DiagnosisOptions {
   onProgress?: (p: DiagnosisProgress) => void;
   /** Called on the aggregator with each task's merged result as soon as it is ready. */
   onTaskResult?: (task: DiagnosisResult['tasks'][number]) => void;
+  /**
+   * Store the trained `mislabeled_images` classifier on the hub (model.ts): the aggregator submits
+   * it as a second final result named `classifier.onnx` (raw ONNX bytes, before the response) and
+   * the response carries its id as `model_result_id` and its output order as `model_labels`.
+   * Needs the `mislabeled_images` task with the built-in federated training (no `classifier`,
+   * no `featureExtractor`: a user extractor's graph cannot be merged into the model).
+   */
+  modelResult?: boolean;
 }
 
 type Phase = 'features' | 'iterate' | 'cl-thresholds' | 'cl-joint' | 'cl-cutoffs' | 'decide' | 'done';
@@ -143,6 +154,8 @@ export interface DiagnosisAggregate {
   weights?: { w: Tensor; b: Tensor } | null;
   /** Final weights of every fold (cl-thresholds on). */
   foldWeights?: Array<{ w: Tensor; b: Tensor }>;
+  /** Training images of every fold, summed over the nodes (weights of the exported model's average). */
+  foldCounts?: number[];
   basis?: Tensor | null;
   pca?: { mean: Tensor; axes: Tensor } | null;
   /** Thresholds (null = no sample of the class: +∞). */
@@ -260,13 +273,6 @@ async function runOverThumbnails(extractor: FeatureExtractor, data: LocalData): 
   return out;
 }
 
-/** Per-channel normalisation of the extractor's input from the dataset's pooled mean/std. */
-function channelNorm(values: readonly number[], channels: number): number[] {
-  const grey = values.length >= 3 ? 0.299 * values[0] + 0.587 * values[1] + 0.114 * values[2] : values[0] ?? 0.5;
-  if (channels === 1) return [grey];
-  return values.length >= 3 ? values.slice(0, 3) : [grey, grey, grey];
-}
-
 function encodeInfinity(values: readonly number[]): Array<number | null> {
   return values.map((v) => (Number.isFinite(v) ? v : null));
 }
@@ -276,6 +282,11 @@ export function createDiagnosis(options: DiagnosisOptions = {}): StarAnalysis<Di
   const tasks = [...(options.tasks ?? DIAGNOSIS_TASKS)];
   for (const t of tasks) if (!(DIAGNOSIS_TASKS as readonly string[]).includes(t)) throw new BadRequestError(`tasks: unknown task "${t}" (known: ${DIAGNOSIS_TASKS.join(', ')})`);
   const need = needs(tasks, options);
+  if (options.modelResult) {
+    if (!need.cl) throw new BadRequestError('modelResult: a classifier is only trained for the mislabeled_images task, which is not requested');
+    if (options.classifier) throw new BadRequestError('modelResult: with a user classifier nothing is trained (the classifier is already yours)');
+    if (options.featureExtractor) throw new BadRequestError('modelResult: the model cannot be exported with a user feature extractor (its graph cannot be merged); use the built-in features');
+  }
   const folds = options.folds ?? DEFAULT_FEDERATED_TRAINING.folds;
   const rounds = options.rounds ?? DEFAULT_FEDERATED_TRAINING.rounds;
   const trainSteps = need.train ? folds * rounds : 0;
@@ -338,9 +349,7 @@ export function createDiagnosis(options: DiagnosisOptions = {}): StarAnalysis<Di
     s.labels = Int32Array.from(s.data.images, (im) => classes.indexOf(im.label));
     const extractor: FeatureExtractor = options.featureExtractor
       ? await OnnxFeatureExtractor.fromFile(options.featureExtractor)
-      : await ConvFeatureExtractor.create(
-          randomConvSpec({ input: g.setup.shape, mean: channelNorm(g.setup.mean, g.setup.shape.channels), std: channelNorm(g.setup.std_dev, g.setup.shape.channels).map((v) => Math.max(v, 1e-3)) }),
-        );
+      : await ConvFeatureExtractor.create(diagnosisConvSpec(g.setup.shape, g.setup.mean, g.setup.std_dev));
     try {
       s.features = await runOverThumbnails(extractor, s.data);
       s.dim = extractor.dim;
@@ -543,6 +552,7 @@ export function createDiagnosis(options: DiagnosisOptions = {}): StarAnalysis<Di
       const round = step % rounds;
       if (round === rounds - 1) {
         next.foldWeights = [...(prev.foldWeights ?? []), weights];
+        next.foldCounts = [...(prev.foldCounts ?? []), results.reduce((a, r) => a + r.value.update!.count, 0)];
         next.weights = null;
       } else next.weights = weights;
       report(sdk, 'train', 0.35 + 0.5 * ((step + 1) / Math.max(trainSteps, pcaSteps)), 'mislabeled_images');
@@ -566,8 +576,29 @@ export function createDiagnosis(options: DiagnosisOptions = {}): StarAnalysis<Di
     return next;
   }
 
-  function afterDecide(results: NodeResult<DiagnosisLocal>[], prev: DiagnosisAggregate, sdk: FlameSDK): DiagnosisAggregate {
+  /** Builds the trained classifier (model.ts) and submits it to the hub; returns its result id. */
+  async function storeModel(prev: DiagnosisAggregate, sdk: FlameSDK): Promise<string> {
+    const { setup } = prev;
+    const classes = setup.classes.length;
+    if (!prev.standardizer || !prev.foldWeights?.length || prev.foldCounts?.length !== prev.foldWeights.length) {
+      throw new BadRequestError('modelResult: the run has no trained fold heads to export');
+    }
+    const dim = prev.standardizer.mean.data.length;
+    const model = trainedModel(
+      diagnosisConvSpec(setup.shape, setup.mean, setup.std_dev),
+      { mean: f32(prev.standardizer.mean), invStd: f32(prev.standardizer.invStd) },
+      prev.foldWeights.map((fw, k) => ({ weights: { dim, classes, w: f32(fw.w), b: f32(fw.b) }, count: prev.foldCounts![k] })),
+      setup.classes,
+    );
+    return sdk.results.sendResultStream(Readable.from([Buffer.from(model.bytes)]), { name: MODEL_RESULT_NAME, contentType: 'application/onnx' });
+  }
+
+  async function afterDecide(results: NodeResult<DiagnosisLocal>[], prev: DiagnosisAggregate, sdk: FlameSDK): Promise<DiagnosisAggregate> {
     const result = assembleResponse(options.datasetUuid ?? '', prev.setup.tasks, prev.setup.classes, results.map((r) => r.value.verdicts!));
+    if (options.modelResult) {
+      result.model_result_id = await storeModel(prev, sdk);
+      result.model_labels = [...prev.setup.classes];
+    }
     for (const t of result.tasks) options.onTaskResult?.(t);
     report(sdk, 'done', 1);
     return { phase: 'done', setup: prev.setup, result };

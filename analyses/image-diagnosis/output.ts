@@ -11,7 +11,9 @@
  *   percentile, log10 sharpness, log2 distance, Hamming distance); duplicates also
  *   `duplicate_of` / `duplicate_of_node`.
  * Files are grouped under their `current_class` (the suggested class for mislabeled images, the
- * given class otherwise). The response also has `skipped`: images a node could not read.
+ * given class otherwise). The response also has `skipped`: images a node could not read, and,
+ * when the run stored its trained classifier (`modelResult`, model.ts), `model_result_id` (hub id of
+ * the final result `classifier.onnx`) and `model_labels` (the model's output order).
  */
 import { meanStd, mergeSums, type ChannelSums, type Dataset, type DatasetFile } from '../../src/images/index.js';
 import type { DiagnosisTaskName } from './request.js';
@@ -65,6 +67,10 @@ export interface DiagnosisResult {
   dataset_uuid: string;
   tasks: DiagnosisTaskResult[];
   skipped: Array<{ node: string; path: string; error: string }>;
+  /** Hub id of the stored classifier (final result `classifier.onnx`), with `modelResult` only. */
+  model_result_id?: string;
+  /** Class names in the order of the stored classifier's outputs, with `modelResult` only. */
+  model_labels?: string[];
   [key: string]: unknown;
 }
 

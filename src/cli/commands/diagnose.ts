@@ -4,6 +4,8 @@
  * `flame simulate diagnose --node a=DIR ... [--tasks ...] [--out FILE]`: the federated diagnosis over
  * simulated nodes (one class-folder tree each) on the embedded adapters, with a summary table.
  * Progress: a bar on a TTY (stderr), plain lines otherwise, nothing with --json.
+ * `--export-model FILE.onnx` (both): also write the trained mislabeled_images classifier and
+ * `FILE.labels.txt` beside it, ready for `flame worker --model FILE.onnx --labels FILE.labels.txt`.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,6 +14,7 @@ import type { Command } from 'commander';
 import {
   diagnose,
   DIAGNOSIS_TASKS,
+  labelsPathFor,
   summaryRows,
   type DiagnoseOptions,
   type DiagnosisProgress,
@@ -87,10 +90,12 @@ interface CommonOpts {
   rankBy?: RankBy;
   folds?: number;
   rounds?: number;
+  exportModel?: string;
 }
 
-function common(o: CommonOpts): Pick<DiagnoseOptions, 'classifier' | 'featureExtractor' | 'filterBy' | 'rankBy' | 'folds' | 'rounds'> {
+function common(o: CommonOpts): Pick<DiagnoseOptions, 'classifier' | 'featureExtractor' | 'filterBy' | 'rankBy' | 'folds' | 'rounds' | 'exportModel'> {
   return {
+    ...(o.exportModel ? { exportModel: path.resolve(o.exportModel) } : {}),
     ...(o.classifier ? { classifier: path.resolve(o.classifier) } : {}),
     ...(o.featureExtractor ? { featureExtractor: path.resolve(o.featureExtractor) } : {}),
     ...(o.filterBy ? { filterBy: o.filterBy } : {}),
@@ -108,7 +113,15 @@ function addCommonOptions(c: Command): Command {
     .option('--filter-by <how>', 'confident learning filter: both, prune_by_noise_rate, prune_by_class, confident_learning, predicted_neq_given')
     .option('--rank-by <score>', 'ranking for prune_by_class: self_confidence, normalized_margin')
     .option('--folds <k>', 'cross-validation folds', (v) => Number(v))
-    .option('--rounds <n>', 'federated-averaging rounds per fold', (v) => Number(v));
+    .option('--rounds <n>', 'federated-averaging rounds per fold', (v) => Number(v))
+    .option('--export-model <file.onnx>', 'also write the trained mislabeled_images classifier (ONNX) and <file>.labels.txt beside it');
+}
+
+/** Tells where the exported model went (stderr, so stdout stays the response or the table). */
+function reportModel(o: CommonOpts, quiet: boolean): void {
+  if (!o.exportModel || quiet) return;
+  const model = path.resolve(o.exportModel);
+  process.stderr.write(`model written to ${model} (labels: ${labelsPathFor(model)})\n`);
 }
 
 /** Registers `flame diagnose` and `flame simulate diagnose`. */
@@ -125,6 +138,7 @@ export function registerDiagnose(program: Command): void {
     try {
       const result = await diagnose(request, { ...common(opts), onProgress: progress.onProgress });
       progress.stop();
+      reportModel(opts, json());
       await output(result, opts.out, json(), false);
     } finally {
       progress.stop();
@@ -148,6 +162,7 @@ export function registerDiagnose(program: Command): void {
     try {
       const result = await diagnose(request, { ...common(opts), nodes, onProgress: progress.onProgress });
       progress.stop();
+      reportModel(opts, json());
       await output(result, opts.out, json(), true);
     } finally {
       progress.stop();

@@ -1,0 +1,81 @@
+/**
+ * The classifier a diagnosis trains for `mislabeled_images`, as one ONNX model that runs without
+ * this SDK — onnxruntime-node, or `flame worker --model classifier.onnx --labels classifier.labels.txt`.
+ *
+ * What it is: the built-in random-convolution extractor (the very spec every node used, rebuilt
+ * from the pooled dataset mean/std and the common image shape), the pooled feature standardiser,
+ * and one softmax head: the average of the K cross-validation fold heads, each weighted by the
+ * number of training images of its fold (summed over the nodes). The heads are linear, so this
+ * averages the folds' logits — an ensemble of the K models in one head, trained on every image
+ * (each image is in K−1 of the K training sets) at no extra round. Its accuracy on the training
+ * images is in-sample; the diagnosis' `confidence_vectors` stay the out-of-sample ones.
+ *
+ * Input: `pixels`, N×C×H×W float32 on a 0–1 scale, C×H×W fixed to the most common thumbnail shape
+ * (C = 3 if any image has colour) — the worker's `--model` convention: it decodes each file, drops
+ * alpha, converts channels (grey↔RGB by luma/repetition) and resizes bilinearly to that shape, as
+ * the diagnosis fits thumbnails. Images of exactly that shape get identical pixels in both; images
+ * larger than 64 px a side were area-averaged to a thumbnail by the diagnosis but are resized
+ * directly by the worker, so their probabilities can differ a little.
+ * Output: `probabilities`, N×classes in the order of {@link TrainedModel.labels}.
+ */
+import { BadRequestError } from '../../src/errors.js';
+import { exportClassifierOnnx } from '../../src/ml/classifier-export.js';
+import { randomConvSpec, type ConvFeatureSpec } from '../../src/ml/features.js';
+import type { ImageShape } from '../../src/ml/pixels.js';
+import { averageWeights, type SoftmaxWeights, type Standardizer } from '../../src/ml/softmax.js';
+
+/** Name of the hub final result holding the model (raw ONNX bytes). */
+export const MODEL_RESULT_NAME = 'classifier.onnx';
+
+/** Per-channel value the extractor normalises with, from the dataset's mean or std (grey = luma of RGB). */
+function channelNorm(values: readonly number[], channels: number): number[] {
+  const grey = values.length >= 3 ? 0.299 * values[0] + 0.587 * values[1] + 0.114 * values[2] : values[0] ?? 0.5;
+  if (channels === 1) return [grey];
+  return values.length >= 3 ? values.slice(0, 3) : [grey, grey, grey];
+}
+
+/** The built-in extractor's spec for a dataset: its input shape and pooled per-channel mean/std. */
+export function diagnosisConvSpec(shape: ImageShape, mean: readonly number[], std: readonly number[]): ConvFeatureSpec {
+  return randomConvSpec({
+    input: shape,
+    mean: channelNorm(mean, shape.channels),
+    std: channelNorm(std, shape.channels).map((v) => Math.max(v, 1e-3)),
+  });
+}
+
+/** A trained classifier ready to be written or served. */
+export interface TrainedModel {
+  /** The ONNX model bytes. */
+  bytes: Uint8Array;
+  /** Class names in the order of the model's outputs (the `--labels` of `flame worker`). */
+  labels: string[];
+  /** The input shape (C, H, W) the model takes. */
+  input: ImageShape;
+}
+
+/** One fold's final head and how many images (over every node) it was trained on. */
+export interface FoldHead {
+  weights: SoftmaxWeights;
+  count: number;
+}
+
+/**
+ * The model of a diagnosis: extractor spec + pooled standardiser + the training-count-weighted
+ * average of the fold heads (see the module comment).
+ */
+export function trainedModel(spec: ConvFeatureSpec, standardizer: Standardizer, folds: readonly FoldHead[], labels: readonly string[]): TrainedModel {
+  if (folds.length === 0) throw new BadRequestError('classifier export: no trained fold');
+  const head = averageWeights(folds);
+  if (head.classes !== labels.length) throw new BadRequestError(`classifier export: the head has ${head.classes} outputs for ${labels.length} classes`);
+  return { bytes: exportClassifierOnnx(spec, standardizer, head), labels: [...labels], input: { ...spec.input } };
+}
+
+/** The labels file of a model: one class name per line, in output order (what `flame worker --labels FILE` reads). */
+export function labelsFileText(labels: readonly string[]): string {
+  return `${labels.join('\n')}\n`;
+}
+
+/** Where the labels file of a model at `modelPath` goes: `x.onnx` → `x.labels.txt` beside it. */
+export function labelsPathFor(modelPath: string): string {
+  return modelPath.replace(/\.onnx$/i, '') + '.labels.txt';
+}
