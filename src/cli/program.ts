@@ -7,6 +7,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerDiagnose } from './commands/diagnose.js';
 import { registerHosts } from './commands/hosts.js';
 import { registerInit } from './commands/init.js';
+import { registerJob } from './commands/job.js';
 import { registerMetadata } from './commands/metadata.js';
 import { registerNodes } from './commands/nodes.js';
 import { registerReport } from './commands/report.js';
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   registerClean(program);
   registerReport(program);
   registerMetadata(program);
+  registerJob(program);
   return program;
 }
 
