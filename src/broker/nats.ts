@@ -20,7 +20,6 @@ import {
   StorageType,
   connect,
   credsAuthenticator,
-  deferred,
   headers,
   nanos,
   type ConnectionOptions,
@@ -71,14 +70,18 @@ const ACK_WAIT_MS = 30_000;
 export interface NatsBrokerOptions {
   /** NATS server URLs (`nats://host:4222`, `tls://…`). */
   servers: string[];
+  /** The analysis; names the JetStream stream and participant bucket this adapter uses. */
   analysisId: string;
   /**
    * The node this connection acts for. Sets the connection's reply-inbox prefix to the one that
-   * {@link natsNodePermissions} allows; required when the server enforces those permissions.
+   * `natsNodePermissions` allows; required when the server enforces those permissions.
    */
   nodeId?: string;
+  /** User name for user/password authentication. */
   user?: string;
+  /** Password for user/password authentication. */
   pass?: string;
+  /** Token for token authentication. */
   token?: string;
   /** Path to a NATS credentials (JWT + nkey seed) file. */
   credsFile?: string;
@@ -127,7 +130,7 @@ function toFlameError(what: string, e: unknown): Error {
 
 /** A BrokerAdapter on a NATS server with JetStream. Create it with {@link NatsBrokerAdapter.connect}. */
 export class NatsBrokerAdapter implements BrokerAdapter {
-  /** Largest body carried inline: the server's max_payload minus {@link NATS_HEADER_MARGIN}. */
+  /** Largest body carried inline: the server's max_payload minus 4096 bytes kept for headers (`NATS_HEADER_MARGIN`). */
   readonly maxPayload: number;
   private readonly names: AnalysisNames;
   private readonly seen = new RecentIds();
@@ -141,7 +144,8 @@ export class NatsBrokerAdapter implements BrokerAdapter {
   private stopping = false;
   private closed = false;
   /** Settles when the connection next comes back after a loss; replaced after each reconnect. */
-  private reconnected = deferred<void>();
+  /** Rejecters of the publishes in flight, called when the client reconnects (see retrying). */
+  private readonly inFlight = new Set<() => void>();
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -162,10 +166,7 @@ export class NatsBrokerAdapter implements BrokerAdapter {
    */
   private async watchReconnects(): Promise<void> {
     for await (const s of this.nc.status()) {
-      if (s.type === Events.Reconnect) {
-        this.reconnected.resolve();
-        this.reconnected = deferred<void>();
-      }
+      if (s.type === Events.Reconnect) for (const cancel of [...this.inFlight]) cancel();
     }
   }
 
@@ -418,11 +419,19 @@ export class NatsBrokerAdapter implements BrokerAdapter {
     const deadline = Date.now() + this.publishTimeoutMs;
     for (let attempt = 1; ; attempt++) {
       try {
-        const reconnect = this.reconnected.then(() => {
-          throw Object.assign(new Error('reconnected before an answer came'), { code: ErrorCode.Disconnect });
+        // One short-lived promise per attempt (not a reaction on a long-lived one, which would pile
+        // up with every publish until the next reconnect).
+        let cancel!: () => void;
+        const reconnect = new Promise<never>((_, reject) => {
+          cancel = () => reject(Object.assign(new Error('reconnected before an answer came'), { code: ErrorCode.Disconnect }));
         });
         reconnect.catch(() => undefined);
-        return await Promise.race([op(), reconnect]);
+        this.inFlight.add(cancel);
+        try {
+          return await Promise.race([op(), reconnect]);
+        } finally {
+          this.inFlight.delete(cancel);
+        }
       } catch (e) {
         if (this.nc.isClosed()) throw new BadRequestError(`${what}: the connection to NATS is closed`, { cause: e });
         if (!transient(e) || Date.now() >= deadline) throw toFlameError(what, e);
