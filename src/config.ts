@@ -8,15 +8,27 @@ import { BadRequestError } from './errors.js';
 import type { DataSourceConfig, S3Connection } from './data/port.js';
 import type { MemoryBrokerHub } from './broker/memory.js';
 
+/** A node's part in the analysis: the one aggregator merges and submits final results, analyzers compute on their data. */
 export type Role = 'aggregator' | 'analyzer';
 
+/** Which message broker to use: the in-process one (default) or a NATS server with JetStream. */
 export type BrokerConfig =
-  | { type: 'memory'; hub?: MemoryBrokerHub }
   | {
+      /** In-process broker: every node runs in this process. */
+      type: 'memory';
+      /** The shared in-process broker; default the process-wide one (`defaultMemoryBrokerHub()`). */
+      hub?: MemoryBrokerHub;
+    }
+  | {
+      /** NATS with JetStream (`FLAME_NATS_URL`). */
       type: 'nats';
+      /** NATS server URLs (`FLAME_NATS_URL`, comma-separated). */
       servers: string[];
+      /** User name (`FLAME_NATS_USER`). */
       user?: string;
+      /** Password (`FLAME_NATS_PASSWORD`). */
       pass?: string;
+      /** Auth token (`FLAME_NATS_TOKEN`). */
       token?: string;
       /** Path to a NATS credentials file (per-node credentials). */
       credsFile?: string;
@@ -24,31 +36,50 @@ export type BrokerConfig =
       insecure?: boolean;
     };
 
+/** Where an object store keeps its objects: a local folder or an S3 bucket. */
 export type StoreConfig =
-  | { type: 'fs'; dir: string }
-  | ({ type: 's3'; prefix?: string } & S3Connection);
+  | {
+      /** Filesystem store (`FLAME_HUB_DIR` / `FLAME_LOCAL_DIR`). */
+      type: 'fs';
+      /** Root folder; created on first use if missing. */
+      dir: string;
+    }
+  | ({
+      /** S3 store (`FLAME_HUB_S3_*` / `FLAME_LOCAL_S3_*`). */
+      type: 's3';
+      /** Key prefix inside the bucket. */
+      prefix?: string;
+    } & S3Connection);
 
+/** The resolved configuration of a node (see {@link resolveConfig} for defaults). */
 export interface FlameConfig {
+  /** This node's id (`FLAME_NODE_ID`; default `node-1`). */
   nodeId: string;
+  /** The analysis' id (`FLAME_ANALYSIS_ID`; default `local-analysis`). */
   analysisId: string;
+  /** The project's id (`FLAME_PROJECT_ID`; default `local-project`). */
   projectId: string;
   /** Every node of the analysis, this one included. */
   participants: string[];
-  /** The node that merges and may submit the final result. */
+  /** The node that merges and may submit the final result (default: the last participant). */
   aggregatorId: string;
+  /** The message broker (default in-process). */
   broker: BrokerConfig;
   /** Hub storage: final results and shared intermediate results. */
   hub: StoreConfig;
   /** Node-local storage for intermediate results. */
   local: StoreConfig;
+  /** The data sources this node may read (`FLAME_DATA_SOURCES`, a JSON array; default none). */
   dataSources: DataSourceConfig[];
   /** Port of the /healthz endpoint; undefined turns it off, 0 picks a free port. */
   healthPort?: number;
+  /** Lowest level logged (`FLAME_LOG_LEVEL`; default `info`). */
   logLevel: LogLevel;
-  /** Interval of participant heartbeats. */
+  /** Interval of participant heartbeats in ms (`FLAME_HEARTBEAT_MS`; default 2000, at least 50). */
   heartbeatMs: number;
 }
 
+/** Log levels, lowest first; `silent` logs nothing. */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const LOG_LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 

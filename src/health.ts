@@ -6,6 +6,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BadRequestError } from './errors.js';
 
+/** Lifecycle of a node's run as `/healthz` shows it: `starting` until the first progress or status, `failed` answers HTTP 503. */
 export type NodeRunStatus = 'starting' | 'executing' | 'executed' | 'failed';
 
 /** Status and progress of one node's run. Progress never decreases. */

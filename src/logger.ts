@@ -9,10 +9,15 @@ const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 
 /** Fields attached to every line of a logger (e.g. node and analysis ids). */
 export type LogFields = Record<string, unknown>;
 
+/** A JSON-lines logger. `fields` are added to the line; an `error` field that is an Error is logged as its message. */
 export interface Logger {
+  /** Log `msg` at level debug. */
   debug(msg: string, fields?: LogFields): void;
+  /** Log `msg` at level info. */
   info(msg: string, fields?: LogFields): void;
+  /** Log `msg` at level warn. */
   warn(msg: string, fields?: LogFields): void;
+  /** Log `msg` at level error. */
   error(msg: string, fields?: LogFields): void;
   /** A logger that adds `fields` to every line. */
   child(fields: LogFields): Logger;

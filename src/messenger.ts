@@ -12,14 +12,21 @@ import type { Logger } from './logger.js';
 
 /** A message as analyses see it: seed 003's `{sender, time, message_number, data}` plus routing fields. */
 export interface FlameMessage<T = FlameValue> {
+  /** Unique message id (a UUID); answer it with `respond`. */
   id: string;
+  /** Node id of the sender. */
   sender: string;
+  /** Node id of the receiver (this node). */
   recipient: string;
+  /** Routing tag given by the sender; `message` by default, `intermediate_result` for sealed results, `response` for answers. */
   category: string;
+  /** ISO-8601 time of sending (sender's clock). */
   time: string;
+  /** Per-sender sequence number, starting at 1. */
   message_number: number;
   /** Id of the message this one answers. */
   reply_to?: string;
+  /** The decoded payload (decrypted for intermediate results); `null` in `getMessages` when it could not be read (`awaitMessage` rejects with the reason instead). */
   data: T;
   /** For intermediate results: the id of the sealed object in hub storage. */
   result_id?: string;
@@ -37,10 +44,13 @@ export interface SendOptions {
 export interface MessageFilter {
   /** Sender node id(s); any sender when absent. */
   from?: string | string[];
+  /** Only messages with this category; any category when absent. */
   category?: string;
+  /** Only answers to the message with this id. */
   replyTo?: string;
 }
 
+/** A node's reachability as `askNodeStatus` reports it. */
 export type NodeStatus = 'online' | 'offline' | 'not_connected';
 
 /** Body framing: what follows the first byte. */

@@ -23,8 +23,11 @@ import { BadRequestError, NotFoundError } from './errors.js';
 
 /** Adapters a caller may hand in instead of having them built from config (tests, the simulator). */
 export interface FlameSDKDeps {
+  /** Broker to use instead of `config.broker`. */
   broker?: BrokerAdapter;
+  /** Hub storage to use instead of `config.hub`. */
   hub?: ObjectStore;
+  /** Local storage to use instead of `config.local`. */
   local?: ObjectStore;
   /** Where JSON log lines go (default stderr). */
   logSink?: LogSink;
@@ -32,10 +35,13 @@ export interface FlameSDKDeps {
 
 /** A participant of the analysis as `getParticipants()` reports it. */
 export interface Participant {
+  /** The node's id. */
   nodeId: string;
+  /** Whether it is the aggregator or an analyzer. */
   role: Role;
   /** Whether the node has announced itself on the broker. */
   announced: boolean;
+  /** ISO-8601 time of its last heartbeat, when it has announced itself. */
   lastSeen?: string;
 }
 
@@ -77,10 +83,16 @@ async function loadOrCreateKeys(local: ObjectStore, config: FlameConfig): Promis
   return keys;
 }
 
+/**
+ * One node's connection to a FLAME analysis: messages, results, data sources and run status.
+ * Create it with {@link FlameSDK.connect}; call {@link FlameSDK.close} when done.
+ */
 export class FlameSDK {
   /** This node's id. */
   readonly nodeId: string;
+  /** The analysis this node takes part in. */
   readonly analysisId: string;
+  /** The project the analysis belongs to. */
   readonly projectId: string;
   /** `aggregator` for the node that merges and submits the final result, else `analyzer`. */
   readonly role: Role;
@@ -275,18 +287,22 @@ export class FlameSDK {
     return this.results.saveIntermediateResultLocal(value, opts);
   }
 
+  /** Every intermediate result of this analysis on the hub (from any node), oldest first. */
   listIntermediateResults(): ReturnType<ResultService['listIntermediateResults']> {
     return this.results.listIntermediateResults();
   }
 
+  /** Every result this node saved locally for the project (any analysis), oldest first. */
   listIntermediateResultsLocal(): ReturnType<ResultService['listIntermediateResultsLocal']> {
     return this.results.listIntermediateResultsLocal();
   }
 
+  /** An intermediate result of this analysis from the hub, decoded; NotFoundError naming the id when absent. */
   getIntermediateResult(id: string): Promise<FlameValue> {
     return this.results.getIntermediateResult(id);
   }
 
+  /** A result this node saved locally, decoded; NotFoundError naming the id when absent. */
   getIntermediateResultLocal(id: string): Promise<FlameValue> {
     return this.results.getIntermediateResultLocal(id);
   }
@@ -311,10 +327,12 @@ export class FlameSDK {
     this.log.debug('progress', { progress: this.state.progress });
   }
 
+  /** Progress reported so far, in [0, 1] (1 once the status is `executed`). */
   get progress(): number {
     return this.state.progress;
   }
 
+  /** The run's current status (as shown on /healthz). */
   get status(): NodeRunStatus {
     return this.state.status;
   }

@@ -123,7 +123,7 @@ function analysisState(hub: MemoryBrokerHub, analysisId: string): AnalysisState 
 
 /** Options of {@link MemoryBrokerAdapter}. */
 export interface MemoryBrokerOptions {
-  /** Largest inline body in bytes; defaults to {@link MEMORY_DEFAULT_MAX_PAYLOAD}. */
+  /** Largest inline body in bytes; default 1 MiB (`MEMORY_DEFAULT_MAX_PAYLOAD`, a NATS server's default max_payload). */
   maxPayload?: number;
 }
 

@@ -7,7 +7,9 @@
 export interface WireMessage {
   /** Unique id; adapters de-duplicate by it. */
   id: string;
+  /** Node id of the sender. */
   sender: string;
+  /** Node id of the receiver. */
   recipient: string;
   /** Free-form routing tag (`message`, `intermediate_result`, `response`, `star.round` …). */
   category: string;
@@ -17,12 +19,15 @@ export interface WireMessage {
   message_number: number;
   /** Id of the message this one answers, if any. */
   reply_to?: string;
+  /** The payload, opaque to the adapter. */
   body: Uint8Array;
 }
 
 /** What a node announces about itself. */
 export interface ParticipantInfo {
+  /** The node's id. */
   nodeId: string;
+  /** Its role in the analysis. */
   role: 'aggregator' | 'analyzer';
   /** Base64 X25519 public key (SPKI DER) used to encrypt intermediate results for this node. */
   publicKey: string;
@@ -38,6 +43,10 @@ export interface ParticipantInfo {
  */
 export type MessageHandler = (msg: WireMessage) => Promise<void>;
 
+/**
+ * What FlameSDK needs from a message broker: durable per-node inboxes, participant records and pings.
+ * Implemented by MemoryBrokerAdapter (in-process) and NatsBrokerAdapter (NATS JetStream).
+ */
 export interface BrokerAdapter {
   /** Largest body the adapter can carry inline, in bytes. */
   readonly maxPayload: number;

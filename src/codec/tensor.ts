@@ -9,15 +9,25 @@ export type TensorDType = 'float32' | 'float64' | 'int8' | 'int16' | 'int32' | '
 
 /** The typed array behind each element type. */
 export interface TensorDataMap {
+  /** 32-bit floats. */
   float32: Float32Array;
+  /** 64-bit floats. */
   float64: Float64Array;
+  /** Signed 8-bit integers. */
   int8: Int8Array;
+  /** Signed 16-bit integers. */
   int16: Int16Array;
+  /** Signed 32-bit integers. */
   int32: Int32Array;
+  /** Unsigned 8-bit integers. */
   uint8: Uint8Array;
+  /** Unsigned 16-bit integers. */
   uint16: Uint16Array;
+  /** Unsigned 32-bit integers. */
   uint32: Uint32Array;
+  /** Signed 64-bit integers, as bigint. */
   int64: BigInt64Array;
+  /** Unsigned 64-bit integers, as bigint. */
   uint64: BigUint64Array;
 }
 

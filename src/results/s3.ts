@@ -88,9 +88,9 @@ const AUTH_ERRORS = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoe
 export type S3ObjectStoreOptions = S3Connection & {
   /** Prepended to every key (a trailing '/' is added when missing). */
   prefix?: string;
-  /** Multipart part size in bytes (default {@link DEFAULT_PART_SIZE}). */
+  /** Multipart part size in bytes: at least 5 MiB, default 8 MiB (`DEFAULT_PART_SIZE`). */
   partSize?: number;
-  /** Parts uploaded in parallel (default {@link DEFAULT_QUEUE_SIZE}). */
+  /** Parts uploaded in parallel: at least 1, default 4 (`DEFAULT_QUEUE_SIZE`); memory use is about partSize × queueSize. */
   queueSize?: number;
   /** An existing client to reuse instead of building one from the connection. */
   client?: S3Client;

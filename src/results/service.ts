@@ -36,8 +36,11 @@ export interface StreamResultOptions extends ResultOptions {
 
 /** One hub result, with seed 003's "result structure hub" fields. */
 export interface HubResultInfo {
+  /** The result's id (a UUID). */
   result_id: string;
+  /** Its name (the id when none was given). */
   result_name: string;
+  /** The node that wrote it. */
   node_id: string;
   /** Stored bytes. */
   result_size: number;
@@ -45,26 +48,39 @@ export interface HubResultInfo {
   result_time: string;
   /** The node that wrote it. */
   result_owner: string;
+  /** The JSON facts given as `other` when it was stored; `{}` when none. */
   other: { [key: string]: JsonValue };
 }
 
 /** One local result, with seed 003's "result structure local" fields. */
 export interface LocalResultInfo {
+  /** The result's id (a UUID). */
   result_id: string;
+  /** Its name (the id when none was given). */
   result_name: string;
+  /** The analysis that stored it. */
   analysis_id: string;
+  /** Stored bytes. */
   result_size: number;
+  /** ISO-8601 time it was written. */
   result_time: string;
+  /** The node that wrote it. */
   result_owner: string;
+  /** The JSON facts given as `other` when it was stored; `{}` when none. */
   other: { [key: string]: JsonValue };
 }
 
 /** What a ResultService works on and for whom. */
 export interface ResultServiceOptions {
+  /** Hub storage, shared by the analysis' nodes. */
   hub: ObjectStore;
+  /** This node's local storage. */
   local: ObjectStore;
+  /** This node's id (recorded as owner of what it stores). */
   nodeId: string;
+  /** The analysis whose hub results the service reads and writes. */
   analysisId: string;
+  /** The project; local results are kept per project. */
   projectId: string;
   /** Only the aggregator may submit final results. */
   isAggregator: boolean;

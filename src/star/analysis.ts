@@ -7,6 +7,7 @@ import type { FlameValue } from '../codec/index.js';
 
 /** What an analyzer sees in one round. */
 export interface AnalyzeContext<G> {
+  /** This node's SDK (data sources, logger, messages). */
   sdk: FlameSDK;
   /** Round number, starting at 0. */
   round: number;
@@ -16,7 +17,9 @@ export interface AnalyzeContext<G> {
 
 /** What the aggregator sees in one round. */
 export interface AggregateContext<G> {
+  /** The aggregator's SDK. */
   sdk: FlameSDK;
+  /** Round number, starting at 0. */
   round: number;
   /** The aggregator's output of the previous round; undefined in round 0. */
   previous: G | undefined;
@@ -24,7 +27,9 @@ export interface AggregateContext<G> {
 
 /** One analyzer's local result of a round. */
 export interface NodeResult<L> {
+  /** The analyzer that computed it. */
   nodeId: string;
+  /** What its `analyze` returned. */
   value: L;
 }
 
@@ -59,5 +64,6 @@ export interface StarOutcome<G> {
   result: G;
   /** Hub id of the final result (set on the aggregator). */
   resultId?: string;
+  /** Number of rounds run. */
   rounds: number;
 }

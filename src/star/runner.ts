@@ -7,9 +7,11 @@ import type { FlameValue } from '../codec/index.js';
 import { BadRequestError, FlameError, InternalError, TimeoutError } from '../errors.js';
 import type { NodeResult, StarAnalysis, StarOptions, StarOutcome } from './analysis.js';
 
-/** Message categories of the star protocol. */
+/** Message category of the star protocol: aggregator → analyzers, start a round or stop. */
 export const STAR_ROUND = 'star.round';
+/** Message category of the star protocol: analyzer → aggregator, a round's local result (sealed as an intermediate result). */
 export const STAR_LOCAL = 'star.local';
+/** Message category of the star protocol: analyzer → aggregator, its `analyze` failed. */
 export const STAR_FAILED = 'star.failed';
 
 /** Aggregator → analyzers: start round `round` with `global`, or stop with the final result. */

@@ -19,22 +19,31 @@ import { runStar } from './runner.js';
 
 /** One simulated analyzer node and the data it holds. */
 export interface SimulatedNode {
+  /** The node's id (unique, not the aggregator's). */
   id: string;
+  /** The data sources this node may read (default none). */
   dataSources?: DataSourceConfig[];
 }
 
+/** Options of {@link simulate}: the nodes, plus the options of the star run. */
 export interface SimulateOptions extends StarOptions {
+  /** The analyzer nodes (at least one). */
   nodes: SimulatedNode[];
   /** Id of the aggregator, an extra node without data (default `aggregator`). */
   aggregatorId?: string;
   /** Storage root (hub/ and nodes/<id>/); default a new temporary folder. */
   dir?: string;
+  /** The analysis id (default `sim-` plus 8 random hex digits). */
   analysisId?: string;
+  /** Log level of every node (default `warn`). */
   logLevel?: LogLevel;
+  /** Where every node's JSON log lines go (default stderr). */
   logSink?: LogSink;
 }
 
+/** What {@link simulate} returns. */
 export interface SimulationResult<G> {
+  /** The aggregator's outcome of the run. */
   outcome: StarOutcome<G>;
   /** Storage root used by the run (final results are under hub/). */
   dir: string;
