@@ -283,9 +283,9 @@ export function createDiagnosis(options: DiagnosisOptions = {}): StarAnalysis<Di
   for (const t of tasks) if (!(DIAGNOSIS_TASKS as readonly string[]).includes(t)) throw new BadRequestError(`tasks: unknown task "${t}" (known: ${DIAGNOSIS_TASKS.join(', ')})`);
   const need = needs(tasks, options);
   if (options.modelResult) {
-    if (!need.cl) throw new BadRequestError('modelResult: a classifier is only trained for the mislabeled_images task, which is not requested');
-    if (options.classifier) throw new BadRequestError('modelResult: with a user classifier nothing is trained (the classifier is already yours)');
-    if (options.featureExtractor) throw new BadRequestError('modelResult: the model cannot be exported with a user feature extractor (its graph cannot be merged); use the built-in features');
+    if (!need.cl) throw new BadRequestError('model export (modelResult, --export-model): a classifier is only trained for the mislabeled_images task, which is not requested');
+    if (options.classifier) throw new BadRequestError('model export (modelResult, --export-model): with a user classifier nothing is trained (the classifier is already yours)');
+    if (options.featureExtractor) throw new BadRequestError('model export (modelResult, --export-model): the model cannot be exported with a user feature extractor (its graph cannot be merged); use the built-in features');
   }
   const folds = options.folds ?? DEFAULT_FEDERATED_TRAINING.folds;
   const rounds = options.rounds ?? DEFAULT_FEDERATED_TRAINING.rounds;
@@ -581,7 +581,7 @@ export function createDiagnosis(options: DiagnosisOptions = {}): StarAnalysis<Di
     const { setup } = prev;
     const classes = setup.classes.length;
     if (!prev.standardizer || !prev.foldWeights?.length || prev.foldCounts?.length !== prev.foldWeights.length) {
-      throw new BadRequestError('modelResult: the run has no trained fold heads to export');
+      throw new BadRequestError('model export (modelResult, --export-model): the run has no trained fold heads to export');
     }
     const dim = prev.standardizer.mean.data.length;
     const model = trainedModel(

@@ -43,3 +43,29 @@ test('diagnose --request: the seed-000 response; a bad request exits with the fi
   expect(bad.code).not.toBe(0);
   expect(bad.stderr).toMatch(/request\.tasks\[0\]\.name: unknown task "denoise"/);
 }, 60_000);
+
+test('--export-model: simulate diagnose and diagnose write the trained classifier and its labels file', async () => {
+  const model = path.join(tmp, 'models', 'sim.onnx');
+  const sim = await runCli(['simulate', 'diagnose', '--node', `node-a=${sample('node-a')}`, '--node', `node-c=${sample('node-c')}`, '--tasks', 'mislabeled_images', '--folds', '2', '--rounds', '2', '--export-model', model]);
+  expect({ code: sim.code, stderr: sim.code === 0 ? '' : sim.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(sim.stderr).toContain(`model written to ${model} (labels: ${path.join(tmp, 'models', 'sim.labels.txt')})`);
+  const labels = (await fs.readFile(path.join(tmp, 'models', 'sim.labels.txt'), 'utf8')).trim().split('\n');
+  expect(labels).toEqual((await fs.readdir(sample('node-a'))).sort());
+  // An ONNX model (protobuf) carrying the exporter's doc string.
+  expect((await fs.readFile(model)).includes('flame-sdk classifier')).toBe(true);
+
+  const { dataset } = await datasetFromFolder(sample('node-b'));
+  const req = path.join(tmp, 'req-model.json');
+  await fs.writeFile(req, JSON.stringify({ auto: false, dataset_uuid: 'ds-b', dataset, tasks: [{ name: 'mislabeled_images' }] }));
+  const one = await runCli(['--json', 'diagnose', '--request', req, '--folds', '2', '--rounds', '2', '--export-model', path.join(tmp, 'one.onnx')]);
+  expect({ code: one.code, stderr: one.code === 0 ? '' : one.stderr }).toEqual({ code: 0, stderr: '' });
+  const response = JSON.parse(one.stdout);
+  expect(typeof response.model_result_id).toBe('string');
+  expect(response.model_labels).toEqual(dataset.classes);
+  expect((await fs.readFile(path.join(tmp, 'one.labels.txt'), 'utf8')).trim().split('\n')).toEqual(dataset.classes);
+  expect((await fs.stat(path.join(tmp, 'one.onnx'))).size).toBeGreaterThan(10_000);
+  // Without the task that trains a model there is nothing to export: the run is refused, the option named.
+  const none = await runCli(['simulate', 'diagnose', '--node', `node-a=${sample('node-a')}`, '--tasks', 'blurry', '--export-model', path.join(tmp, 'none.onnx')]);
+  expect(none.code).not.toBe(0);
+  expect(none.stderr).toMatch(/model export \(modelResult, --export-model\): a classifier is only trained for the mislabeled_images task/);
+}, 90_000);
