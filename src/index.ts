@@ -19,3 +19,5 @@ export { FsObjectStore } from './results/fs.js';
 export { S3ObjectStore, type S3ObjectStoreOptions } from './results/s3.js';
 export { ResultService, type ResultServiceOptions, type ResultOptions, type StreamResultOptions, type HubResultInfo, type LocalResultInfo } from './results/service.js';
 export { DataApi, type DataClientOptions } from './data/index.js';
+/** The seed-000 job API lives in `src/jobs/index.ts` (it loads the image analyses); only its event types are re-exported here. */
+export type { JobProgressEvent, JobEventType, JobKind, SkippedFile as JobSkippedFile } from './jobs/events.js';
