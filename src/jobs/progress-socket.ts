@@ -14,8 +14,15 @@ export class ProgressSocket implements JobEventSink {
   private dead = false;
   private readonly ready: Promise<void>;
 
-  /** Start connecting to `sockAddr` (an empty address turns the sink off). */
-  constructor(private readonly sockAddr: string, private readonly warn: (msg: string) => void = (m) => process.stderr.write(m + '\n')) {
+  /**
+   * Start connecting to `sockAddr` (an empty address turns the sink off). A connection not made
+   * within `connectTimeoutMs` (default 5 s) is given up, so a stuck listener cannot hold a job.
+   */
+  constructor(
+    private readonly sockAddr: string,
+    private readonly warn: (msg: string) => void = (m) => process.stderr.write(m + '\n'),
+    connectTimeoutMs = 5000,
+  ) {
     if (!sockAddr) {
       this.dead = true;
       this.ready = Promise.resolve();
@@ -23,15 +30,25 @@ export class ProgressSocket implements JobEventSink {
     }
     this.ready = new Promise<void>((resolve) => {
       const s = net.createConnection({ path: sockAddr });
+      const timer = setTimeout(() => {
+        s.destroy();
+        this.giveUp(`progress socket ${sockAddr}: no connection within ${connectTimeoutMs} ms; the job goes on without it`);
+        resolve();
+      }, connectTimeoutMs);
+      timer.unref();
       s.once('connect', () => {
-        this.socket = s;
+        clearTimeout(timer);
+        if (this.dead) s.destroy();
+        else this.socket = s;
         resolve();
       });
       s.on('error', (e) => {
+        clearTimeout(timer);
         this.giveUp(`cannot send progress to socket ${sockAddr}: ${e.message}; the job goes on without it`);
         resolve();
       });
       s.on('close', () => {
+        clearTimeout(timer);
         if (!this.dead && this.socket) this.giveUp(`progress socket ${sockAddr} closed; the job goes on without it`);
         resolve();
       });
