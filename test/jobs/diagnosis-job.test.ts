@@ -136,7 +136,7 @@ describe('startDiagnosisJob', () => {
   });
 });
 
-describe('the socket never fails the job', () => {
+describe('neither the socket nor a bad file fails the job', () => {
   const request = (): string => JSON.stringify(requestWithMissing(['lighting_conditions']));
 
   test('no listener at the socket path: the result, and one warning', async () => {
@@ -168,6 +168,27 @@ describe('the socket never fails the job', () => {
       await listener.closed;
       expect(listener.events.map((e) => e.type)).toEqual(['started', 'progress']);
       expect(warnings.length).toBeLessThanOrEqual(1);
+    } finally {
+      await listener.stop();
+    }
+  });
+
+  test('a file that cannot be decoded: skipped by the run, sent as a skipped event', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'flame-job-corrupt-'));
+    const corrupt = path.join(dir, 'corrupt.png');
+    await writeFile(corrupt, 'not a png at all');
+    const req = requestWithMissing(['lighting_conditions']) as { dataset: Dataset };
+    req.dataset.class_files.Coat = { ...req.dataset.class_files.Coat, [corrupt]: { uuid: 'corrupt-uuid', width: 28, height: 28, channels: 1, mean: [0.5], std_dev: [0.1] } };
+    const listener = await listen();
+    try {
+      const result = await runDiagnosisJob('u', req, listener.path);
+      await listener.closed;
+      expect(result.skipped.map((s) => s.path)).toEqual([MISSING, corrupt]);
+      expect(result.skipped[1]).toMatchObject({ node: LOCAL_NODE, path: corrupt });
+      expect(result.skipped[1].error).toMatch(/corrupt\.png/);
+      const skippedEvents = listener.events.filter((e) => e.type === 'skipped');
+      expect(skippedEvents.map((e) => e.file)).toEqual(result.skipped);
+      expect(listener.events[listener.events.length - 1].type).toBe('finished');
     } finally {
       await listener.stop();
     }
