@@ -17,11 +17,13 @@ export const JOB_TASK = 'job';
 export interface JobProgressEvent {
   /** 1, 2, 3, … in sending order within the job. */
   seq: number;
+  /** What the event says (see {@link JobEventType}). */
   type: JobEventType;
   /** The job id (a random UUID unless the caller gave one). */
   job: string;
   /** The uuid of the user who started the job. */
   user: string;
+  /** Which job sends it. */
   kind: JobKind;
   /** Task name (`mislabeled_images`, …, `cleaning`, `metadata`) or `job` for the job as a whole. */
   task: string;
@@ -47,8 +49,11 @@ export interface JobProgressEvent {
 
 /** A file a job left out: a path that does not exist, is not a file, appears twice, or cannot be decoded. */
 export interface SkippedFile {
+  /** The path as the request lists it. */
   path: string;
+  /** Why it was left out (names the path). */
   error: string;
+  /** The file's uuid in the request, when it has one. */
   uuid?: string;
   /** Diagnosis: the (simulated) node that holds the file. */
   node?: string;
