@@ -74,6 +74,11 @@ test('a new analysis repository installs this package from npm pack and passes i
   const probe = "import('./dist/src/main.js').then((m) => console.log(JSON.stringify([typeof m.default.analyze, typeof m.default.aggregate])))";
   const loaded = await exec(process.execPath, ['--input-type=module', '-e', probe], { cwd: dir });
   expect(JSON.parse(loaded.stdout)).toEqual(['function', 'function']);
+
+  // every subpath the package exports resolves to a module of the packed tarball
+  const subpaths = "Promise.all(['flame-sdk', 'flame-sdk/jobs', 'flame-sdk/image-diagnosis', 'flame-sdk/image-cleaning'].map((p) => import(p).then((m) => Object.keys(m).length))).then((n) => console.log(JSON.stringify(n)))";
+  const resolved = await exec(process.execPath, ['--input-type=module', '-e', subpaths], { cwd: dir, env: { ...process.env, DIAGNOSIS_OPTIONS: '' } });
+  for (const count of JSON.parse(resolved.stdout) as number[]) expect(count).toBeGreaterThan(0);
 }, 240000);
 
 test('refuses a bad name and a non-empty folder', async () => {
