@@ -3,10 +3,13 @@
  * @aws-sdk/client-s3 doing the same work (manual multipart upload with the same part size and
  * parallelism; GetObject streamed to a sink), in the same run against an in-process s3rver.
  * The object is generated on the fly, never held in memory. Prints MB/s, the ratio store/bare
- * (target >= 0.8) and this process' peak RSS (target < 256 MiB; s3rver runs in a child process).
+ * (target >= 0.8) and the peak RSS of each side (target < 256 MiB). s3rver and each side run in
+ * processes of their own, so a peak RSS is that side's alone.
  *
  *   npx tsx bench/results.ts [--mib 512] [--rounds 2]
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -118,13 +121,29 @@ function peakRssMiB(): number {
   return process.resourceUsage().maxRSS / 1024; // maxRSS is in KiB
 }
 
-async function main(): Promise<void> {
-  const mib = argNumber('mib', 512);
-  const rounds = argNumber('rounds', 2);
-  const total = Math.round(mib * MiB);
-  const server = await startS3Process('bench');
-  const conn = { ...server, bucket: 'bench' };
-  const client = makeS3Client(conn);
+interface SideResult {
+  up: number;
+  down: number;
+  /** Peak RSS of the side's process, and its RSS before the first transfer (MiB). */
+  peak: number;
+  base: number;
+}
+
+/** Child mode: one side (`bare` or `flame`) uploads and downloads once, and prints its figures as JSON. */
+async function runSide(side: 'bare' | 'flame', endpoint: string, total: number): Promise<SideResult> {
+  const conn = { endpoint, region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER', bucket: 'bench' };
+  const key = `${side}-${process.pid}.bin`;
+  if (side === 'bare') {
+    const client = makeS3Client(conn);
+    const base = process.memoryUsage().rss / MiB;
+    const up = await timed(() => bareUpload(client, 'bench', key, generated(total), DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE));
+    let got = 0;
+    const down = await timed(async () => (got = await bareDownload(client, 'bench', key)));
+    if (got !== total) throw new Error(`bare download got ${got} of ${total} bytes`);
+    await client.send(new DeleteObjectCommand({ Bucket: 'bench', Key: key }));
+    client.destroy();
+    return { up, down, peak: peakRssMiB(), base };
+  }
   // Our side goes through the whole SDK: FlameSDK → ResultService → S3ObjectStore.
   const sdk = await FlameSDK.connect({
     nodeId: 'bench',
@@ -133,53 +152,57 @@ async function main(): Promise<void> {
     local: { type: 'fs', dir: path.join(os.tmpdir(), `flame-bench-${process.pid}`) },
     logLevel: 'warn',
   });
-  let resultId = '';
-  const startRss = process.memoryUsage().rss / MiB;
-  const best = { bareUp: Infinity, storeUp: Infinity, bareDown: Infinity, storeDown: Infinity };
-  const rssAfter: Record<string, number> = {};
-  console.log(`object: ${mib} MiB generated on the fly; part size ${DEFAULT_PART_SIZE / MiB} MiB, ${DEFAULT_QUEUE_SIZE} parts in flight; ${rounds} round(s), best time counts`);
+  const base = process.memoryUsage().rss / MiB;
+  let reported = 0;
+  let id = '';
+  const up = await timed(async () => (id = await sdk.sendResultStream(generated(total), { name: 'bench', onProgress: (b) => (reported = b) })));
+  if (reported !== total) throw new Error(`progress ended at ${reported} of ${total} bytes`);
+  const out = sink();
+  const down = await timed(async () => pipeline(await sdk.results.getResultStream(id), out));
+  if (out.bytes !== total) throw new Error(`FlameSDK download got ${out.bytes} of ${total} bytes`);
+  await sdk.close();
+  return { up, down, peak: peakRssMiB(), base };
+}
+
+/** Parent mode: each side runs in its own process per round, so each peak RSS is that side's alone. */
+async function main(): Promise<void> {
+  const mib = argNumber('mib', 512);
+  const total = Math.round(mib * MiB);
+  const sideIdx = process.argv.indexOf('--side');
+  if (sideIdx >= 0) {
+    const side = process.argv[sideIdx + 1] as 'bare' | 'flame';
+    const endpoint = process.argv[process.argv.indexOf('--endpoint') + 1];
+    process.stdout.write(JSON.stringify(await runSide(side, endpoint, total)) + '\n');
+    return;
+  }
+  const rounds = argNumber('rounds', 2);
+  const server = await startS3Process('bench');
+  const best: Record<'bare' | 'flame', SideResult> = {
+    bare: { up: Infinity, down: Infinity, peak: 0, base: 0 },
+    flame: { up: Infinity, down: Infinity, peak: 0, base: 0 },
+  };
+  console.log(`object: ${mib} MiB generated on the fly; part size ${DEFAULT_PART_SIZE / MiB} MiB, ${DEFAULT_QUEUE_SIZE} parts in flight; ${rounds} round(s), best time counts; each side in its own process`);
   try {
     for (let round = 0; round < rounds; round++) {
       // alternate who goes first, so neither always gets the warm (or the cold) server
-      const order = round % 2 === 0 ? ['bare', 'store'] : ['store', 'bare'];
-      for (const who of order) {
-        if (who === 'bare') {
-          best.bareUp = Math.min(best.bareUp, await timed(() => bareUpload(client, 'bench', 'bare.bin', generated(total), DEFAULT_PART_SIZE, DEFAULT_QUEUE_SIZE)));
-          rssAfter['bare upload'] = peakRssMiB();
-        } else {
-          let reported = 0;
-          best.storeUp = Math.min(best.storeUp, await timed(async () => (resultId = await sdk.sendResultStream(generated(total), { name: 'bench', onProgress: (b) => (reported = b) }))));
-          if (reported !== total) throw new Error(`progress ended at ${reported} of ${total} bytes`);
-          rssAfter['store upload'] = peakRssMiB();
-        }
-      }
-      for (const who of order) {
-        if (who === 'bare') {
-          let got = 0;
-          best.bareDown = Math.min(best.bareDown, await timed(async () => (got = await bareDownload(client, 'bench', 'bare.bin'))));
-          if (got !== total) throw new Error(`bare download got ${got} of ${total} bytes`);
-          rssAfter['bare download'] = peakRssMiB();
-        } else {
-          const out = sink();
-          best.storeDown = Math.min(best.storeDown, await timed(async () => pipeline(await sdk.results.getResultStream(resultId), out)));
-          if (out.bytes !== total) throw new Error(`store download got ${out.bytes} of ${total} bytes`);
-          rssAfter['store download'] = peakRssMiB();
-        }
+      const order: ('bare' | 'flame')[] = round % 2 === 0 ? ['bare', 'flame'] : ['flame', 'bare'];
+      for (const side of order) {
+        const r = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--side', side, '--endpoint', server.endpoint, '--mib', String(mib)], { encoding: 'utf8', maxBuffer: 1 << 20 });
+        if (r.status !== 0) throw new Error(`${side} side failed: ${r.stderr}`);
+        const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as SideResult;
+        const b = best[side];
+        best[side] = { up: Math.min(b.up, res.up), down: Math.min(b.down, res.down), peak: Math.max(b.peak, res.peak), base: Math.max(b.base, res.base) };
       }
     }
   } finally {
-    await client.send(new DeleteObjectCommand({ Bucket: 'bench', Key: 'bare.bin' })).catch(() => undefined);
-    await sdk.close();
-    client.destroy();
     await server.close();
   }
   const mbps = (seconds: number): number => total / 1e6 / seconds;
   const row = (label: string, bare: number, ours: number): string =>
     `${label.padEnd(9)} bare ${mbps(bare).toFixed(1).padStart(7)} MB/s   FlameSDK ${mbps(ours).toFixed(1).padStart(7)} MB/s   ratio ${(bare / ours).toFixed(2)}x (target >= 0.80)`;
-  console.log(row('upload', best.bareUp, best.storeUp));
-  console.log(row('download', best.bareDown, best.storeDown));
-  const peak = peakRssMiB();
-  console.log(`peak RSS ${peak.toFixed(0)} MiB (target < 256 MiB, s3rver runs in its own process; ${startRss.toFixed(0)} MiB before the first transfer); after each phase: ${Object.entries(rssAfter).map(([k, v]) => `${k} ${v.toFixed(0)}`).join(', ')}`);
+  console.log(row('upload', best.bare.up, best.flame.up));
+  console.log(row('download', best.bare.down, best.flame.down));
+  console.log(`peak RSS: FlameSDK process ${best.flame.peak.toFixed(0)} MiB (target < 256 MiB; ${best.flame.base.toFixed(0)} MiB after start-up), bare client process ${best.bare.peak.toFixed(0)} MiB (${best.bare.base.toFixed(0)} MiB after start-up)`);
 }
 
 main().catch((err: unknown) => {
