@@ -31,6 +31,12 @@ export interface FlameSDKDeps {
   local?: ObjectStore;
   /** Where JSON log lines go (default stderr). */
   logSink?: LogSink;
+  /**
+   * Inspect only: read results, participants and node status with this node's configuration, but do
+   * not consume its inbox, announce it or send heartbeats, so a CLI run beside the node's analysis
+   * never takes a message meant for that analysis. Messaging methods throw BadRequestError.
+   */
+  observer?: boolean;
 }
 
 /** A participant of the analysis as `getParticipants()` reports it. */
@@ -109,6 +115,7 @@ export class FlameSDK {
   private heartbeat?: NodeJS.Timeout;
   private health?: HealthServer;
   private closed = false;
+  private observer = false;
 
   private constructor(
     config: FlameConfig,
@@ -138,7 +145,8 @@ export class FlameSDK {
     const log = createLogger(config.logLevel, { node: config.nodeId, analysis: config.analysisId }, deps.logSink);
     const [hub, local] = await Promise.all([deps.hub ?? buildStore(config.hub), deps.local ?? buildStore(config.local)]);
     const broker = deps.broker ?? (await buildBroker(config));
-    const keys = await loadOrCreateKeys(local, config);
+    // An observer never receives sealed results, so it needs no lasting key.
+    const keys = deps.observer ? generateNodeKeys() : await loadOrCreateKeys(local, config);
     const isAggregator = config.aggregatorId === config.nodeId;
     const results = new ResultService({ hub, local, nodeId: config.nodeId, analysisId: config.analysisId, projectId: config.projectId, isAggregator, aggregatorId: config.aggregatorId });
     const messenger = new Messenger({
@@ -152,6 +160,10 @@ export class FlameSDK {
       log,
     });
     const sdk = new FlameSDK(config, broker, messenger, results, new DataApi(config.dataSources), log, keys.publicKey);
+    if (deps.observer) {
+      sdk.observer = true;
+      return sdk;
+    }
     try {
       if (config.healthPort !== undefined) {
         sdk.health = await startHealthServer(sdk.state, () => ({ node_id: sdk.nodeId, analysis_id: sdk.analysisId, role: sdk.role }), config.healthPort);
@@ -208,19 +220,26 @@ export class FlameSDK {
     });
   }
 
+  private assertParticipant(what: string): void {
+    if (this.observer) throw new BadRequestError(`${what}: this FlameSDK is an observer of node "${this.nodeId}" and cannot send or receive messages`);
+  }
+
   /** Send `data` (JSON, bytes, Arrow table or Tensor) to one or more nodes; returns the message ids. */
-  sendMessage(receivers: string | string[], data: FlameValue, opts?: SendOptions): Promise<string[]> {
+  async sendMessage(receivers: string | string[], data: FlameValue, opts?: SendOptions): Promise<string[]> {
+    this.assertParticipant('sendMessage');
     return this.messenger.send(receivers, data, opts);
   }
 
   /** Answer `message` with `data` (the sender's sendMessageAndWaitForResponse receives it). */
   async respond(message: FlameMessage, data: FlameValue): Promise<string> {
+    this.assertParticipant('respond');
     const [id] = await this.messenger.send(message.sender, data, { category: 'response', replyTo: message.id });
     return id;
   }
 
   /** Send `data` to `receiver` and wait for its answer (see respond). TimeoutError names the silent node. */
   async sendMessageAndWaitForResponse(receiver: string, data: FlameValue, opts: { timeoutMs?: number; category?: string } = {}): Promise<FlameMessage> {
+    this.assertParticipant('sendMessageAndWaitForResponse');
     const [id] = await this.messenger.send(receiver, data, { category: opts.category });
     return this.messenger.await({ from: receiver, replyTo: id }, opts.timeoutMs ?? 30_000);
   }
@@ -229,7 +248,8 @@ export class FlameSDK {
    * Wait for the next message from `nodeId` (a node, several, or any when undefined), optionally of one
    * category. Each message is returned by awaitMessage once. TimeoutError names the node(s) waited for.
    */
-  awaitMessage(nodeId?: string | string[], opts: { timeoutMs?: number; category?: string } = {}): Promise<FlameMessage> {
+  async awaitMessage(nodeId?: string | string[], opts: { timeoutMs?: number; category?: string } = {}): Promise<FlameMessage> {
+    this.assertParticipant('awaitMessage');
     const filter: MessageFilter = { from: nodeId, ...(opts.category ? { category: opts.category } : {}) };
     return this.messenger.await(filter, opts.timeoutMs ?? 30_000);
   }
@@ -248,7 +268,7 @@ export class FlameSDK {
     const announced = new Set((await this.broker.participants()).map((p) => p.nodeId));
     const entries = await Promise.all(
       this.config.participants.map(async (id): Promise<[string, NodeStatus]> => {
-        if (id === this.nodeId) return [id, 'online'];
+        if (id === this.nodeId && !this.observer) return [id, 'online'];
         if (await this.broker.ping(id, timeoutMs)) return [id, 'online'];
         return [id, announced.has(id) ? 'offline' : 'not_connected'];
       }),
@@ -261,7 +281,8 @@ export class FlameSDK {
    * in hub storage, referenced by a broker message. The receiver gets it decrypted as the message's data.
    * Returns the result id.
    */
-  sendIntermediateResult(receiver: string, value: FlameValue, opts?: { category?: string; timeoutMs?: number }): Promise<string> {
+  async sendIntermediateResult(receiver: string, value: FlameValue, opts?: { category?: string; timeoutMs?: number }): Promise<string> {
+    this.assertParticipant('sendIntermediateResult');
     return this.messenger.sendIntermediateResult(receiver, value, opts);
   }
 
@@ -355,7 +376,7 @@ export class FlameSDK {
     this.closed = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
     this.messenger.cancelWaiters(`node "${this.nodeId}" closed`);
-    await this.announce(true).catch(() => undefined);
+    if (!this.observer) await this.announce(true).catch(() => undefined);
     await this.broker.close();
     await this.health?.close();
   }

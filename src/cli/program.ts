@@ -16,13 +16,22 @@ import { registerRun } from './commands/run.js';
 import { registerWorker } from './commands/worker.js';
 import { EXIT_CODES, reportError } from './output.js';
 
+/** The whole `flame` command tree (commander), ready to parse. */
 export function buildProgram(): Command {
   const program = new Command('flame')
     .description('FLAME federated analyses: run, simulate and inspect analyses on NATS + S3 or the embedded default')
     .option('--json', 'print machine-readable JSON instead of tables')
     .option('--verbose', 'print the cause of errors')
+    .option('--insecure', 'accept self-signed TLS certificates of NATS and S3 (same as FLAME_INSECURE=1; off by default)')
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .hook('preAction', (cmd) => {
+      // Configuration is read from the environment, so the flag becomes the env switch every command honours.
+      if (cmd.opts().insecure) {
+        process.env.FLAME_INSECURE = '1';
+        process.stderr.write('flame: warning: --insecure: self-signed TLS certificates are accepted; do not use this in production\n');
+      }
+    });
   registerDemo(program);
   registerRun(program);
   registerNodes(program);
@@ -40,6 +49,7 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Run `flame` with `argv` (without node and script); resolves with the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {

@@ -10,7 +10,7 @@ export function registerNodes(program: Command): void {
     .description('ping every participant: online, offline or not_connected')
     .option('--timeout-ms <ms>', 'how long to wait for each answer', (v) => Number(v), 2000)
     .action(async (opts: { timeoutMs: number }) => {
-      const sdk = await FlameSDK.connect({ logLevel: 'warn' });
+      const sdk = await FlameSDK.connect({ logLevel: 'warn' }, { observer: true });
       try {
         const [participants, status] = await Promise.all([sdk.getParticipants(), sdk.askNodeStatus({ timeoutMs: opts.timeoutMs })]);
         const rows = participants.map((p) => ({ node: p.nodeId, role: p.role, status: status[p.nodeId], last_seen: p.lastSeen ?? '' }));

@@ -6,7 +6,7 @@ import { FlameSDK } from '../../sdk.js';
 import { printResult } from '../output.js';
 
 async function withSdk<T>(fn: (sdk: FlameSDK) => Promise<T>): Promise<T> {
-  const sdk = await FlameSDK.connect({ logLevel: 'warn' });
+  const sdk = await FlameSDK.connect({ logLevel: 'warn' }, { observer: true });
   try {
     return await fn(sdk);
   } finally {

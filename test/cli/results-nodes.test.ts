@@ -1,0 +1,157 @@
+/**
+ * `flame results` and `flame nodes status` as child processes against NATS + a real S3 API, beside a
+ * running analysis: they read with the node's configuration but never take the node's messages.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { NatsBrokerAdapter } from '../../src/broker/nats.js';
+import type { FlameConfigInput } from '../../src/config.js';
+import { BadRequestError } from '../../src/errors.js';
+import { FlameSDK } from '../../src/sdk.js';
+import { NATS_URL } from '../helpers/nats.js';
+import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
+
+const REPO = path.resolve('.');
+const TSX = pathToFileURL(path.join(REPO, 'node_modules/tsx/dist/loader.mjs')).href;
+const analysisId = `cli-${randomUUID().slice(0, 8)}`;
+let s3: S3TestServer;
+let dir: string;
+let a: FlameSDK;
+let agg: FlameSDK;
+let env: Record<string, string>;
+
+function config(nodeId: string): FlameConfigInput {
+  return {
+    nodeId,
+    analysisId,
+    participants: ['a', 'b', 'agg'],
+    aggregatorId: 'agg',
+    broker: { type: 'nats', servers: [NATS_URL] },
+    hub: { type: 's3', endpoint: s3.endpoint, region: s3.region, bucket: 'cli-hub', accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    local: { type: 'fs', dir: path.join(dir, nodeId) },
+    logLevel: 'silent',
+    heartbeatMs: 60_000, // no refresh during a test: what is in the participants record stays as the node wrote it
+  };
+}
+
+function flame(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', TSX, path.join(REPO, 'src/cli/main.ts'), ...args], { cwd: dir, env: { ...process.env, ...env }, maxBuffer: 1 << 24 }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+beforeAll(async () => {
+  s3 = await startS3Server(['cli-hub']);
+  dir = await mkdtemp(path.join(os.tmpdir(), 'flame-cli-results-'));
+  a = await FlameSDK.connect(config('a'));
+  agg = await FlameSDK.connect(config('agg'));
+  env = {
+    FLAME_NODE_ID: 'agg',
+    FLAME_ANALYSIS_ID: analysisId,
+    FLAME_PARTICIPANTS: 'a,b,agg',
+    FLAME_AGGREGATOR_ID: 'agg',
+    FLAME_NATS_URL: NATS_URL,
+    FLAME_HUB_S3_ENDPOINT: s3.endpoint,
+    FLAME_HUB_S3_BUCKET: 'cli-hub',
+    FLAME_HUB_S3_ACCESS_KEY_ID: s3.accessKeyId,
+    FLAME_HUB_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    FLAME_LOCAL_DIR: path.join(dir, 'cli-local'),
+  };
+}, 30_000);
+
+afterAll(async () => {
+  await Promise.all([a.close(), agg.close()]);
+  await NatsBrokerAdapter.purgeAnalysis({ servers: [NATS_URL], analysisId });
+  await s3.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('results list, get and download read the hub', async () => {
+  const id = await agg.sendResult({ mean: 4.25, count: 7 }, { name: 'final-mean' });
+  const bytes = Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7) & 0xff));
+  const streamId = await agg.sendResultStream(Readable.from([bytes]), { name: 'raw.bin' });
+  const interId = await a.saveIntermediateResult({ step: 1 }, { name: 'sums' });
+
+  const list = await flame(['--json', 'results', 'list']);
+  expect(list.code).toBe(0);
+  const rows = JSON.parse(list.stdout) as { result_id: string; result_name: string }[];
+  expect(rows.map((r) => [r.result_id, r.result_name]).sort()).toEqual([[id, 'final-mean'], [streamId, 'raw.bin']].sort());
+
+  const inter = JSON.parse((await flame(['--json', 'results', 'list', '--intermediate'])).stdout) as { result_id: string; node_id: string }[];
+  expect(inter.find((r) => r.result_id === interId)).toMatchObject({ node_id: 'a' });
+
+  expect(JSON.parse((await flame(['results', 'get', id])).stdout)).toEqual({ mean: 4.25, count: 7 });
+
+  const out = path.join(dir, 'raw.bin');
+  expect((await flame(['results', 'download', streamId, '-o', out])).code).toBe(0);
+  expect(Buffer.compare(await readFile(out), bytes)).toBe(0);
+
+  const missing = await flame(['results', 'get', 'no-such-result']);
+  expect(missing.code).toBe(3);
+  expect(missing.stderr).toMatch(/not found: .*no-such-result/);
+  const table = await flame(['results', 'list']);
+  expect(table.stdout).toMatch(/result_id\s+result_name/);
+}, 60_000);
+
+test('nodes status pings every participant without taking the node\'s messages', async () => {
+  const before = await NatsBrokerAdapter.connect({ servers: [NATS_URL], analysisId });
+  const aggKey = (await before.participants()).find((p) => p.nodeId === 'agg')?.publicKey;
+  await before.close();
+  expect(aggKey).toBeTruthy();
+  let done = false;
+  const status = flame(['--json', 'nodes', 'status', '--timeout-ms', '1500']).finally(() => (done = true));
+  // For the CLI's whole life (it runs with agg's configuration), the real agg must get every message.
+  let sent = 0;
+  while (!done) {
+    // bursts larger than a consumer's pull batch, so a second consumer of agg's inbox would get some
+    await Promise.all(Array.from({ length: 100 }, () => a.sendMessage('agg', { i: sent++ })));
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  expect(sent).toBeGreaterThan(200);
+  const ordered: number[] = [];
+  for (let i = 0; i < sent; i++) ordered.push(((await agg.awaitMessage('a', { timeoutMs: 5_000 })).data as { i: number }).i);
+  expect(ordered.sort((x, y) => x - y)).toEqual(Array.from({ length: sent }, (_, i) => i));
+  const r = await status;
+  expect(r.code).toBe(0);
+  // The CLI did not announce itself as agg: agg's record (its key, not closed) is as agg wrote it.
+  const reader = await NatsBrokerAdapter.connect({ servers: [NATS_URL], analysisId });
+  const record = (await reader.participants()).find((p) => p.nodeId === 'agg');
+  await reader.close();
+  expect(record).toMatchObject({ publicKey: aggKey, role: 'aggregator' });
+  expect(record?.closed).toBeFalsy();
+  const rows = JSON.parse(r.stdout) as { node: string; role: string; status: string }[];
+  expect(rows.map((x) => [x.node, x.role, x.status])).toEqual([
+    ['a', 'analyzer', 'online'],
+    ['b', 'analyzer', 'not_connected'],
+    ['agg', 'aggregator', 'online'],
+  ]);
+}, 60_000);
+
+test('--insecure is off by default and warns when on', async () => {
+  const off = await flame(['--json', 'nodes', 'status', '--timeout-ms', '300']);
+  expect(off.stderr).not.toMatch(/insecure/);
+  const on = await flame(['--insecure', '--json', 'nodes', 'status', '--timeout-ms', '300']);
+  expect(on.code).toBe(0);
+  expect(on.stderr).toMatch(/warning: --insecure: self-signed TLS certificates are accepted/);
+}, 60_000);
+
+test('an observer SDK reads but cannot send or receive messages', async () => {
+  const obs = await FlameSDK.connect(config('agg'), { observer: true });
+  try {
+    await expect(obs.sendMessage('a', 1)).rejects.toThrow(BadRequestError);
+    await expect(obs.awaitMessage('a', { timeoutMs: 10 })).rejects.toThrow(/observer of node "agg"/);
+    expect((await obs.askNodeStatus({ timeoutMs: 1000 })).agg).toBe('online'); // the real agg answers
+  } finally {
+    await obs.close();
+  }
+  // Closing the observer did not mark the real node as closed.
+  expect((await a.getParticipants()).find((p) => p.nodeId === 'agg')?.announced).toBe(true);
+  expect(await a.askNodeStatus({ timeoutMs: 1000 })).toMatchObject({ agg: 'online' });
+});
