@@ -49,6 +49,10 @@ export type StoreConfig =
       type: 's3';
       /** Key prefix inside the bucket. */
       prefix?: string;
+      /** Multipart part size in bytes (default 8 MiB; S3's minimum is 5 MiB). */
+      partSize?: number;
+      /** Parts uploaded in parallel (default 2); memory use is about partSize × queueSize. */
+      queueSize?: number;
     } & S3Connection);
 
 /** The resolved configuration of a node (see {@link resolveConfig} for defaults). */

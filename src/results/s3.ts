@@ -26,8 +26,12 @@ import type { ObjectInfo, ObjectStore, PutOptions } from './port.js';
 /** Part size of multipart uploads (S3's minimum is 5 MiB). */
 export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 
-/** Parts uploaded in parallel; memory use is about partSize × queueSize. */
-export const DEFAULT_QUEUE_SIZE = 4;
+/**
+ * Parts uploaded in parallel; memory use is about partSize × queueSize. Two keep a 512 MiB upload
+ * under 256 MiB peak RSS at the same MB/s as four on loopback (bench/results.ts); raise it with the
+ * store's `queueSize` option for high-latency links.
+ */
+export const DEFAULT_QUEUE_SIZE = 2;
 
 let warnedInsecure = false;
 
@@ -90,7 +94,7 @@ export type S3ObjectStoreOptions = S3Connection & {
   prefix?: string;
   /** Multipart part size in bytes: at least 5 MiB, default 8 MiB (`DEFAULT_PART_SIZE`). */
   partSize?: number;
-  /** Parts uploaded in parallel: at least 1, default 4 (`DEFAULT_QUEUE_SIZE`); memory use is about partSize × queueSize. */
+  /** Parts uploaded in parallel: at least 1, default 2 (`DEFAULT_QUEUE_SIZE`); memory use is about partSize × queueSize. */
   queueSize?: number;
   /** An existing client to reuse instead of building one from the connection. */
   client?: S3Client;
