@@ -45,8 +45,8 @@ export interface Dataset {
   class_files: Record<string, ClassFiles>;
 }
 
-/** The analyses a diagnosis job can run. */
-export type TaskName = 'mislabeled_images' | 'lighting_conditions';
+/** The analyses a diagnosis job can run: the seed's two, and the quality tasks added beside them. */
+export type TaskName = 'mislabeled_images' | 'lighting_conditions' | 'blurry' | 'odd_size' | 'duplicates';
 
 /** One requested task of a diagnosis job. */
 export interface TaskRequest {

@@ -319,7 +319,8 @@ describe('flame worker options', () => {
     const modelFile = path.join(dir, 'brightness.onnx');
     await writeFile(modelFile, encodeModel(g.build()));
     const labelsFile = path.join(dir, 'labels.txt');
-    await writeFile(labelsFile, 'dark\nbright\n');
+    // a labels file's lines are taken whole: a class name may hold a comma
+    await writeFile(labelsFile, 'dark, very\nbright\n');
     const flat = path.join(dir, 'flat');
     await mkdir(flat);
     const rand = seeded(5);
@@ -332,7 +333,7 @@ describe('flame worker options', () => {
       expect(one.label).toBe('bright');
       const out = path.join(dir, 'flat.json');
       await w.request('infer', { input_path: flat, output_path: out });
-      expect(JSON.parse(await readFile(out, 'utf8'))).toEqual({ [path.join(flat, 'a-dark.png')]: 'dark', [path.join(flat, 'b-bright.png')]: 'bright' });
+      expect(JSON.parse(await readFile(out, 'utf8'))).toEqual({ [path.join(flat, 'a-dark.png')]: 'dark, very', [path.join(flat, 'b-bright.png')]: 'bright' });
       const wrongClass = await w.request('load-samples', { path: flat, label: 'h' });
       expect(wrongClass.error?.data.etc).toBe('"h" is not one of previously specified classes.');
     } finally {

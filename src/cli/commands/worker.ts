@@ -23,21 +23,28 @@ export interface WorkerCommandOptions {
   quiet?: boolean;
 }
 
-/** Splits a comma list into class names; refuses empty and duplicate names. */
-export function parseClassList(list: string, what: string): string[] {
-  const names = list.split(',').map((s) => s.trim());
-  if (names.some((n) => n === '')) throw new BadRequestError(`${what}: empty class name in "${list}"`);
+/** Refuses empty and duplicate class names; `what` names the option (and file) in the error. */
+function checkClassNames(names: string[], what: string): string[] {
+  if (names.some((n) => n === '')) throw new BadRequestError(`${what}: empty class name in "${names.join(',')}"`);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup !== undefined) throw new BadRequestError(`${what}: class "${dup}" is given twice`);
   return names;
 }
 
-/** `--labels` is a comma list, or the path of a file with one label per line if such a file exists. */
+/** Splits a comma list into class names; refuses empty and duplicate names. */
+export function parseClassList(list: string, what: string): string[] {
+  return checkClassNames(list.split(',').map((s) => s.trim()), what);
+}
+
+/**
+ * `--labels` is a comma list, or the path of a file with one label per line if such a file exists.
+ * A file's lines are taken whole, so a class name may contain a comma.
+ */
 async function readLabels(value: string): Promise<string[]> {
   const isFile = await stat(value).then((s) => s.isFile(), () => false);
   if (!isFile) return parseClassList(value, '--labels');
   const lines = (await readFile(value, 'utf8')).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
-  return parseClassList(lines.join(','), `--labels ${value}`);
+  return checkClassNames(lines, `--labels ${value}`);
 }
 
 function positiveInt(name: string): (v: string) => number {
