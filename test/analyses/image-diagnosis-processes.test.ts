@@ -4,11 +4,11 @@
  * NATS JetStream + an S3 API hub, configured by FLAME_* env (data: a folder data source per node).
  * Their response flags the same files as the simulated run over the same data sources.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { NatsBrokerAdapter } from '../../src/broker/nats.js';
 import { diagnose, flaggedPaths, type DiagnosisResult } from '../../analyses/image-diagnosis/index.js';
+import { runCli, type CliRun } from '../cli/run-cli.js';
 import { NATS_URL } from '../helpers/nats.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
 
@@ -23,18 +23,8 @@ const TASKS = ['mislabeled_images', 'lighting_conditions', 'duplicates'] as cons
 // Few folds and rounds keep the run short; the protocol is the same.
 const OPTIONS = { tasks: [...TASKS], folds: 3, rounds: 4, datasetUuid: 'sample' };
 
-function runNode(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', 'analyses/image-diagnosis/index.ts', '--timeout-ms', '60000'], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function runNode(env: Record<string, string>): Promise<CliRun> {
+  return runCli(['run', 'analyses/image-diagnosis/index.ts', '--timeout-ms', '60000'], env);
 }
 
 const source = (id: string) => [{ id: 'images', type: 'folder' as const, path: path.resolve('data/sample', id) }];

@@ -1,15 +1,15 @@
 /** `flame demo` (what `npm start` runs) as a child process: the sample diagnosis and the mean example. */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
-import { pathToFileURL } from 'node:url';
+import { runCli } from './run-cli.js';
 
-const run = promisify(execFile);
-const REPO = path.resolve('.');
-const TSX = pathToFileURL(path.join(REPO, 'node_modules/tsx/dist/loader.mjs')).href;
-const flame = (args: string[], cwd: string) => run(process.execPath, ['--import', TSX, path.join(REPO, 'src/cli/main.ts'), ...args], { cwd, maxBuffer: 1 << 24 });
+/** `flame ...args` in `cwd`; rejects (like execFile) when it exits non-zero. */
+async function flame(args: string[], cwd: string): Promise<{ stdout: string; stderr: string }> {
+  const r = await runCli(args, {}, cwd);
+  if (r.code !== 0) throw Object.assign(new Error(`flame ${args.join(' ')} exited ${r.code}`), r);
+  return r;
+}
 
 let dir: string;
 beforeAll(async () => {

@@ -2,22 +2,19 @@
  * `flame results` and `flame nodes status` as child processes against NATS + a real S3 API, beside a
  * running analysis: they read with the node's configuration but never take the node's messages.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
-import { pathToFileURL } from 'node:url';
 import { randomUUID } from 'node:crypto';
 import { NatsBrokerAdapter } from '../../src/broker/nats.js';
 import type { FlameConfigInput } from '../../src/config.js';
 import { BadRequestError } from '../../src/errors.js';
 import { FlameSDK } from '../../src/sdk.js';
 import { NATS_URL } from '../helpers/nats.js';
+import { runCli, type CliRun } from './run-cli.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
 
-const REPO = path.resolve('.');
-const TSX = pathToFileURL(path.join(REPO, 'node_modules/tsx/dist/loader.mjs')).href;
 const analysisId = `cli-${randomUUID().slice(0, 8)}`;
 let s3: S3TestServer;
 let dir: string;
@@ -39,12 +36,8 @@ function config(nodeId: string): FlameConfigInput {
   };
 }
 
-function flame(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', TSX, path.join(REPO, 'src/cli/main.ts'), ...args], { cwd: dir, env: { ...process.env, ...env }, maxBuffer: 1 << 24 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+function flame(args: string[]): Promise<CliRun> {
+  return runCli(args, env, dir);
 }
 
 beforeAll(async () => {

@@ -1,10 +1,17 @@
-/** Runs the `flame` CLI from source in a child process (as a user would), capturing its output and exit code. */
+/**
+ * Runs the `flame` CLI from source in a child process (as a user would), capturing its output and exit
+ * code. tsx is loaded by absolute URL, so the CLI can run from any working directory (a temporary one
+ * keeps whatever a command writes out of the repository).
+ */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 /** Root of this repository. */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** tsx's ESM loader as a file URL, for `node --import` from any working directory. */
+export const TSX_LOADER = pathToFileURL(path.join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 
 /** What one CLI run printed and returned. */
 export interface CliRun {
@@ -17,7 +24,7 @@ export interface CliRun {
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd: string = REPO_ROOT): Promise<CliRun> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLAME_')));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...args], {
+    const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...args], {
       cwd,
       env: { ...base, ...env, NODE_NO_WARNINGS: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -2,31 +2,15 @@
  * `flame job diagnose|clean|metadata` in a child process (from a temporary working directory, tsx
  * loaded by absolute URL so nothing is written into the repository), with a real socket listener.
  */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { DiagnosisJobResult } from '../../src/jobs/index.js';
+import { runCli } from '../cli/run-cli.js';
 import { sampleDataset } from './fixture.js';
 import { listen } from './listener.js';
 
-const REPO = path.resolve('.');
-const TSX = pathToFileURL(path.join(REPO, 'node_modules/tsx/dist/loader.mjs')).href;
-const MAIN = path.join(REPO, 'src/cli/main.ts');
-
-function flame(args: string[], cwd: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLAME_')));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, MAIN, ...args], { cwd, env: { ...env, NODE_NO_WARNINGS: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const flame = (args: string[], cwd: string) => runCli(args, {}, cwd);
 
 let cwd: string;
 beforeAll(async () => {

@@ -2,10 +2,10 @@
  * The same analysis as real node processes: `flame run` in three child processes (two hospitals and
  * the aggregator) on NATS JetStream + an S3 API hub, configured by FLAME_* env only.
  */
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { NatsBrokerAdapter } from '../../src/broker/nats.js';
+import { runCli, type CliRun } from '../cli/run-cli.js';
 import { NATS_URL } from '../helpers/nats.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
 
@@ -15,18 +15,8 @@ beforeAll(async () => {
 });
 afterAll(() => s3.close());
 
-function runNode(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', 'analyses/federated-mean/index.ts', '--timeout-ms', '30000'], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function runNode(env: Record<string, string>): Promise<CliRun> {
+  return runCli(['run', 'analyses/federated-mean/index.ts', '--timeout-ms', '30000'], env);
 }
 
 test('three node processes on NATS + S3 compute the federated mean', async () => {
