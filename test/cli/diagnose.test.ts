@@ -15,7 +15,8 @@ const sample = (node: string): string => path.join(REPO_ROOT, 'data', 'sample', 
 
 test('simulate diagnose: plain progress lines, a summary table, a response that flame check scores', async () => {
   const out = path.join(tmp, 'sim.json');
-  const run = await runCli(['simulate', 'diagnose', '--node', `node-a=${sample('node-a')}`, '--node', `node-b=${sample('node-b')}`, '--node', `node-c=${sample('node-c')}`, '--tasks', 'lighting_conditions', '--out', out]);
+  const report = path.join(tmp, 'sim.html');
+  const run = await runCli(['simulate', 'diagnose', '--node', `node-a=${sample('node-a')}`, '--node', `node-b=${sample('node-b')}`, '--node', `node-c=${sample('node-c')}`, '--tasks', 'lighting_conditions', '--out', out, '--report', report]);
   expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
   expect(run.stderr).toMatch(/^done 100%$/m); // not a TTY: plain lines
   expect(run.stdout).toMatch(/^task\s+node\s+class\s+outliers\s+files$/m);
@@ -26,6 +27,10 @@ test('simulate diagnose: plain progress lines, a summary table, a response that 
   expect(check.code).toBe(0);
   const [row] = JSON.parse(check.stdout).rows;
   expect(row).toMatchObject({ task: 'lighting_conditions', tp: 15, fp: 0, fn: 0 });
+  // --report: the HTML report with a thumbnail of each of the 15 flagged images, read from its node's folder
+  expect(run.stderr).toMatch(/report written to .*sim\.html \(300 images, 15 flagged\)/);
+  const html = await fs.readFile(report, 'utf8');
+  expect((html.match(/src="data:image\/png;base64,/g) ?? []).length).toBe(15);
 }, 60_000);
 
 test('diagnose --request: the seed-000 response; a bad request exits with the field named', async () => {

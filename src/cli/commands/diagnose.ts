@@ -22,6 +22,7 @@ import {
 } from '../../../analyses/image-diagnosis/index.js';
 import type { FilterBy, RankBy } from '../../ml/confident-learning.js';
 import { BadRequestError, NotFoundError } from '../../errors.js';
+import { writeDiagnosisReport } from '../../report/index.js';
 import { formatTable, printResult } from '../output.js';
 
 /** Progress as a bar on a TTY, one line per phase otherwise, nothing when quiet. */
@@ -91,6 +92,7 @@ interface CommonOpts {
   folds?: number;
   rounds?: number;
   exportModel?: string;
+  report?: string;
 }
 
 function common(o: CommonOpts): Pick<DiagnoseOptions, 'classifier' | 'featureExtractor' | 'filterBy' | 'rankBy' | 'folds' | 'rounds' | 'exportModel'> {
@@ -114,7 +116,15 @@ function addCommonOptions(c: Command): Command {
     .option('--rank-by <score>', 'ranking for prune_by_class: self_confidence, normalized_margin')
     .option('--folds <k>', 'cross-validation folds', (v) => Number(v))
     .option('--rounds <n>', 'federated-averaging rounds per fold', (v) => Number(v))
-    .option('--export-model <file.onnx>', 'also write the trained mislabeled_images classifier (ONNX) and <file>.labels.txt beside it');
+    .option('--export-model <file.onnx>', 'also write the trained mislabeled_images classifier (ONNX) and <file>.labels.txt beside it')
+    .option('--report <file.html>', 'also write the self-contained HTML report (projection, thumbnails, counts)');
+}
+
+/** Writes the HTML report when asked; `nodeDirs` tells where each simulated node's files are. */
+async function writeReport(result: DiagnosisResult, o: CommonOpts, quiet: boolean, nodeDirs?: Record<string, string>): Promise<void> {
+  if (!o.report) return;
+  const summary = await writeDiagnosisReport(result, { out: o.report, title: `Diagnosis of ${result.dataset_uuid}`, ...(nodeDirs ? { nodeDirs } : {}) });
+  if (!quiet) process.stderr.write(`report written to ${summary.path} (${summary.images} images, ${summary.flagged} flagged)\n`);
 }
 
 /** Tells where the exported model went (stderr, so stdout stays the response or the table). */
@@ -139,6 +149,7 @@ export function registerDiagnose(program: Command): void {
       const result = await diagnose(request, { ...common(opts), onProgress: progress.onProgress });
       progress.stop();
       reportModel(opts, json());
+      await writeReport(result, opts, json());
       await output(result, opts.out, json(), false);
     } finally {
       progress.stop();
@@ -163,6 +174,7 @@ export function registerDiagnose(program: Command): void {
       const result = await diagnose(request, { ...common(opts), nodes, onProgress: progress.onProgress });
       progress.stop();
       reportModel(opts, json());
+      await writeReport(result, opts, json(), Object.fromEntries(opts.node.map((n) => [n.id, n.dir])));
       await output(result, opts.out, json(), true);
     } finally {
       progress.stop();
