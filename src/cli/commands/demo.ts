@@ -86,12 +86,12 @@ export function registerDemo(program: Command): void {
     .command('demo')
     .description('federated image diagnosis of the shipped Fashion-MNIST sample over 3 simulated hospitals (what npm start runs)')
     .option('--analysis <name>', 'diagnosis, or mean (the federated-mean example)', 'diagnosis')
-    .option('--data <dir>', 'folder with node-a, node-b, node-c class-folder trees and truth.json', packagePath('data', 'sample'))
+    .option('--data <dir>', 'folder with node-a, node-b, node-c class-folder trees and truth.json (default: the shipped data/sample)')
     .option('--out <dir>', 'where result.json and report.html go', 'out')
-    .action(async (opts: { analysis: string; data: string; out: string }) => {
+    .action(async (opts: { analysis: string; data?: string; out: string }) => {
       const json = Boolean(program.opts().json);
       if (opts.analysis === 'mean') return runMeanDemo(json);
       if (opts.analysis !== 'diagnosis') throw new BadRequestError(`--analysis: expected "diagnosis" or "mean", got "${opts.analysis}"`);
-      return runDiagnosisDemo(path.resolve(opts.data), path.resolve(opts.out), json);
+      return runDiagnosisDemo(path.resolve(opts.data ?? packagePath('data', 'sample')), path.resolve(opts.out), json);
     });
 }
