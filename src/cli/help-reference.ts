@@ -6,6 +6,8 @@ import type { Command } from 'commander';
 import { buildProgram } from './program.js';
 
 function walk(cmd: Command, trail: string[], out: string[]): void {
+  // A fixed width, so the page does not depend on the terminal it is generated in.
+  cmd.configureHelp({ helpWidth: 100 });
   const name = [...trail, cmd.name()].join(' ');
   out.push(`## \`${name}\``, '', '```', cmd.helpInformation({ error: false }).trimEnd(), '```', '');
   for (const sub of cmd.commands) if (sub.name() !== 'help') walk(sub, [...trail, cmd.name()], out);
@@ -14,8 +16,6 @@ function walk(cmd: Command, trail: string[], out: string[]): void {
 /** The Markdown reference of all commands, in definition order. */
 export function cliHelpReference(): string {
   const program = buildProgram();
-  program.configureHelp({ helpWidth: 100 });
-  for (const c of program.commands) c.configureHelp({ helpWidth: 100 });
   const out = ['# `flame` command reference', '', 'Generated from the command definitions by `npm run docs:cli`; the explanations are in [cli.md](cli.md).', ''];
   walk(program, [], out);
   return out.join('\n');
