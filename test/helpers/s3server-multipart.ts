@@ -7,10 +7,8 @@
  * SDK talks to it over HTTP. Signatures are not checked for these three operations.
  */
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import S3rver from 's3rver';
-import type { S3TestServer } from './s3server.js';
+import { startS3Server, type S3TestServer } from './s3server.js';
 
 interface KoaContext {
   method: string;
@@ -88,28 +86,10 @@ function multipartMiddleware(internals: S3rverInternals): Middleware {
 }
 
 /** Starts s3rver with ListMultipartUploads, ListParts and AbortMultipartUpload added. */
-export async function startMultipartS3Server(buckets: string[] = ['flame-hub']): Promise<S3TestServer> {
-  const directory = await fs.mkdtemp(path.join(os.tmpdir(), 'flame-s3mp-'));
-  const server = new S3rver({
-    port: 0,
-    address: '127.0.0.1',
-    directory,
-    silent: true,
-    configureBuckets: buckets.map((name) => ({ name, configs: [] })),
+export function startMultipartS3Server(buckets: string[] = ['flame-hub']): Promise<S3TestServer> {
+  return startS3Server(buckets, (server) => {
+    const internals = server as unknown as S3rverInternals;
+    // just before s3rver's router (its last middleware), after the one that renders objects as XML
+    internals.middleware.splice(internals.middleware.length - 1, 0, multipartMiddleware(internals));
   });
-  const internals = server as unknown as S3rverInternals;
-  // just before s3rver's router (its last middleware), after the one that renders objects as XML
-  internals.middleware.splice(internals.middleware.length - 1, 0, multipartMiddleware(internals));
-  const { port } = (await server.run()) as { port: number };
-  return {
-    endpoint: `http://127.0.0.1:${port}`,
-    region: 'us-east-1',
-    accessKeyId: 'S3RVER',
-    secretAccessKey: 'S3RVER',
-    buckets,
-    async close() {
-      await server.close();
-      await fs.rm(directory, { recursive: true, force: true });
-    },
-  };
 }

@@ -17,7 +17,11 @@ export interface S3TestServer {
   close(): Promise<void>;
 }
 
-export async function startS3Server(buckets: string[] = ['flame-hub']): Promise<S3TestServer> {
+/**
+ * @param buckets created at start
+ * @param extend called with the server (and its data directory) before it listens, e.g. to add middleware
+ */
+export async function startS3Server(buckets: string[] = ['flame-hub'], extend?: (server: S3rver, directory: string) => void): Promise<S3TestServer> {
   const directory = await fs.mkdtemp(path.join(os.tmpdir(), 'flame-s3-'));
   const server = new S3rver({
     port: 0,
@@ -26,6 +30,7 @@ export async function startS3Server(buckets: string[] = ['flame-hub']): Promise<
     silent: true,
     configureBuckets: buckets.map((name) => ({ name, configs: [] })),
   });
+  extend?.(server, directory);
   const { port } = (await server.run()) as { port: number };
   return {
     endpoint: `http://127.0.0.1:${port}`,
