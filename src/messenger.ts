@@ -212,7 +212,9 @@ export class Messenger {
     try {
       entry = { msg: { ...base, ...(await this.resolveBody(wire, what)) }, consumed: false };
     } catch (e) {
-      if (!(e instanceof FlameError) || e.kind === 'internal' || e.kind === 'not_found') throw e; // storage hiccup: redeliver
+      // A storage or network hiccup is worth a redelivery; a missing, undecodable or foreign body is not
+      // (S3 reads its own writes, so a missing object stays missing): the waiter gets the reason.
+      if (!(e instanceof FlameError) || e.kind === 'internal' || e.kind === 'timeout') throw e;
       this.o.log.error('could not read message', { id: wire.id, sender: wire.sender, error: e });
       entry = { msg: { ...base, data: null }, error: e, consumed: false };
     }

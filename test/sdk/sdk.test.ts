@@ -137,6 +137,20 @@ describe.each<Backend>([embedded, production])('FlameSDK on $name', (backend) =>
     expect(again.getMessages()[0]).toMatchObject({ sender: 'node-a', category: 'intermediate_result', data: null });
   });
 
+  test('a large message whose stored body vanished is reported by name, not redelivered forever', async () => {
+    await b.close();
+    const big = Buffer.alloc(2 * 1024 * 1024, 7);
+    const [id] = await a.sendMessage('node-b', big);
+    const [obj] = (await a.results.hub.list(`projects/${a.projectId}/analyses/${a.analysisId}/transfers/`)).filter((o) => o.key.endsWith(id));
+    await a.results.hub.delete(obj.key);
+    const again = await cluster.connect('node-b');
+    const err = await again.awaitMessage('node-a', { timeoutMs: 10000 }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect(String(err)).toContain(obj.key);
+    await expect(again.awaitMessage('node-a', { timeoutMs: 300 })).rejects.toThrow(TimeoutError);
+    expect(again.getMessages()).toHaveLength(1);
+  });
+
   test('only the aggregator submits final results; results are listed with seed-003 fields', async () => {
     await expect(a.sendResult({ x: 1 })).rejects.toThrow(UnauthorizedError);
     await expect(a.sendResult({ x: 1 })).rejects.toThrow(/only the aggregator "agg"/);
