@@ -44,8 +44,8 @@ export interface SendOptions {
 export interface MessageFilter {
   /** Sender node id(s); any sender when absent. */
   from?: string | string[];
-  /** Only messages with this category; any category when absent. */
-  category?: string;
+  /** Only messages with this category (or one of these); any category when absent. */
+  category?: string | string[];
   /** Only answers to the message with this id. */
   replyTo?: string;
 }
@@ -85,7 +85,7 @@ export interface MessengerOptions {
 }
 
 function matches(e: InboxEntry, f: MessageFilter): boolean {
-  if (f.category !== undefined && e.msg.category !== f.category) return false;
+  if (f.category !== undefined && !(Array.isArray(f.category) ? f.category.includes(e.msg.category) : e.msg.category === f.category)) return false;
   if (f.replyTo !== undefined && e.msg.reply_to !== f.replyTo) return false;
   if (f.from !== undefined) {
     const from = Array.isArray(f.from) ? f.from : [f.from];
@@ -96,7 +96,8 @@ function matches(e: InboxEntry, f: MessageFilter): boolean {
 
 function describe(f: MessageFilter): string {
   const from = f.from === undefined ? 'any node' : (Array.isArray(f.from) ? f.from : [f.from]).map((n) => `"${n}"`).join(' or ');
-  return `from ${from}${f.category ? ` (category "${f.category}")` : ''}${f.replyTo ? ` answering ${f.replyTo}` : ''}`;
+  const category = f.category === undefined ? '' : ` (category ${(Array.isArray(f.category) ? f.category : [f.category]).map((c) => `"${c}"`).join(' or ')})`;
+  return `from ${from}${category}${f.replyTo ? ` answering ${f.replyTo}` : ''}`;
 }
 
 export class Messenger {

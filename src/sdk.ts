@@ -248,7 +248,7 @@ export class FlameSDK {
    * Wait for the next message from `nodeId` (a node, several, or any when undefined), optionally of one
    * category. Each message is returned by awaitMessage once. TimeoutError names the node(s) waited for.
    */
-  async awaitMessage(nodeId?: string | string[], opts: { timeoutMs?: number; category?: string } = {}): Promise<FlameMessage> {
+  async awaitMessage(nodeId?: string | string[], opts: { timeoutMs?: number; category?: string | string[] } = {}): Promise<FlameMessage> {
     this.assertParticipant('awaitMessage');
     const filter: MessageFilter = { from: nodeId, ...(opts.category ? { category: opts.category } : {}) };
     return this.messenger.await(filter, opts.timeoutMs ?? 30_000);

@@ -103,7 +103,8 @@ async function collectRound<L>(sdk: FlameSDK, analyzers: string[], round: number
     let msg;
     try {
       if (left <= 0) throw new TimeoutError('');
-      msg = await sdk.awaitMessage(missing, { timeoutMs: left });
+      // Only star messages: anything else the analyzers send stays for the analysis to await.
+      msg = await sdk.awaitMessage(missing, { timeoutMs: left, category: [STAR_LOCAL, STAR_FAILED] });
     } catch (e) {
       if (e instanceof TimeoutError) {
         throw new TimeoutError(`round ${round}: no local result from ${missing.map((m) => `"${m}"`).join(', ')} within ${timeoutMs} ms`);
@@ -114,7 +115,6 @@ async function collectRound<L>(sdk: FlameSDK, analyzers: string[], round: number
       const reason = (msg.data as { error?: string } | null)?.error ?? 'unknown error';
       throw new InternalError(`node "${msg.sender}" failed in round ${round}: ${reason}`);
     }
-    if (msg.category !== STAR_LOCAL) continue; // not part of the star protocol: leave for the analysis
     const payload = msg.data as { round: number; value: L };
     if (payload.round !== round) continue; // a late duplicate from an earlier round
     got.set(msg.sender, payload.value);

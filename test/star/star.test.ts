@@ -120,3 +120,21 @@ test('an analysis that does not converge within its own round cap fails instead 
   expect(await sdks[1].results.listResults()).toEqual([]);
   await cleanup();
 });
+
+test("the runner takes only its own messages: an analysis' messages to the aggregator stay for it", async () => {
+  const { sdks, cleanup } = await connectNodes(['x', 'agg'], ['x', 'agg']);
+  const chatty: StarAnalysis<number, string> = {
+    async analyze({ sdk }) {
+      await sdk.sendMessage(sdk.aggregatorId, { note: 'side channel' }, { category: 'analysis.note' });
+      return 1;
+    },
+    // The aggregator reads the note the analyzer sent before its local result.
+    async aggregate(_results, { sdk }) {
+      const note = await sdk.awaitMessage('x', { category: 'analysis.note', timeoutMs: 2000 });
+      return (note.data as { note: string }).note;
+    },
+  };
+  const [, aggOut] = await Promise.all(sdks.map((s) => runStar(s, chatty)));
+  expect(aggOut.result).toBe('side channel');
+  await cleanup();
+});
