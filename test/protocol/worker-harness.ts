@@ -81,3 +81,14 @@ export async function writeStripeSet(dir: string, count: number, seed: number): 
 export async function writeCorruptPng(file: string): Promise<void> {
   await writeFile(file, 'this is not a PNG file');
 }
+
+/**
+ * The worker's stderr once it matches `pattern` (or after `timeoutMs`, for the assertion to show it):
+ * stderr and stdout are separate pipes, so a log line may arrive after the packet it goes with.
+ */
+export async function stderrWhen(worker: { stderr: string }, pattern: string | RegExp, timeoutMs = 5000): Promise<string> {
+  const matches = () => (typeof pattern === 'string' ? worker.stderr.includes(pattern) : pattern.test(worker.stderr));
+  const deadline = Date.now() + timeoutMs;
+  while (!matches() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  return worker.stderr;
+}

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { WorkerClient } from '../../src/protocol/client.js';
 import { GraphBuilder, attr, encodeModel } from '../../src/ml/onnx-writer.js';
 import type { Packet, PacketOf } from '../../src/protocol/packets.js';
-import { seeded, spawnWorker, tempDir, writeCorruptPng, writeFlat, writeStripeSet } from './worker-harness.js';
+import { seeded, spawnWorker, stderrWhen, tempDir, writeCorruptPng, writeFlat, writeStripeSet } from './worker-harness.js';
 
 jest.setTimeout(60_000);
 
@@ -85,7 +85,7 @@ describe('shared packets', () => {
     // Both pings are answered now: another pong for them refers to nothing.
     const again = await worker.request('pong', { id: pings[0].id, message: 'hello' });
     expect(again.error?.data.etc).toBe(`Received a pong for invalid packet with id ${pings[0].id}.`);
-    expect(worker.stderr).toContain('pong received for "hello"');
+    expect(await stderrWhen(worker, 'pong received for "hello"')).toContain('pong received for "hello"');
   });
 
   test('errors wait for an ack; an error from the other side is acked', async () => {
@@ -173,7 +173,7 @@ describe('every error code, with the message of the table', () => {
     const single = await worker.request('load-samples', { path: path.join(bad, 'broken.png'), label: 'h' });
     expect(single.packets.map((p) => p.type)).toEqual(['ack', 'error']);
     expect(single.error?.data).toEqual({ id: single.id, code: 'bug', etc: 'Something went wrong on the receiving side. This is a bug.' });
-    expect(worker.stderr).toContain('broken.png');
+    expect(await stderrWhen(worker, 'broken.png')).toContain('broken.png');
   });
 });
 
@@ -187,7 +187,7 @@ describe('load-samples and infer', () => {
       expect(out.progress).toEqual([1 / 3, 2 / 3, 1]);
       expect(out.packets.slice(1).every((p) => p.type === 'progress')).toBe(true);
     }
-    expect(worker.stderr).toContain('(24 in total)');
+    expect(await stderrWhen(worker, '(24 in total)')).toContain('(24 in total)');
   });
 
   test('a failed folder load keeps the earlier samples and adds none of its own', async () => {
@@ -203,7 +203,7 @@ describe('load-samples and infer', () => {
     const res = await worker.request('infer', { input_path: path.join(held.v, 'v000.png'), output_path: '' });
     expect(res.label).toBe('v');
     expect(trainings(worker)).toBe(before + 1);
-    expect(worker.stderr).toMatch(/trained on 24 samples \(12\/12 per class\)/);
+    expect(await stderrWhen(worker, /trained on 24 samples \(12\/12 per class\)/)).toMatch(/trained on 24 samples \(12\/12 per class\)/);
   });
 
   test('infer on a file answers with an inference-result before the final progress', async () => {
@@ -243,7 +243,7 @@ describe('load-samples and infer', () => {
     await worker.request('infer', { input_path: path.join(held.v, 'v001.png'), output_path: '' });
     await worker.request('infer', { input_path: path.join(held.v, 'v002.png'), output_path: '' });
     expect(trainings(worker)).toBe(before + 1);
-    expect(worker.stderr).toMatch(/trained on 25 samples \(13\/12 per class\)/);
+    expect(await stderrWhen(worker, /trained on 25 samples \(13\/12 per class\)/)).toMatch(/trained on 25 samples \(13\/12 per class\)/);
   });
 
   test('an empty folder loads nothing and infers to {}', async () => {
@@ -354,7 +354,7 @@ describe('flame worker options', () => {
       const early = await w.request('infer', { input_path: path.join(flat, 'dark', '0.png'), output_path: '' });
       expect(early.packets.map((p) => p.type)).toEqual(['ack', 'error']);
       expect(early.error?.data.code).toBe('bug');
-      expect(w.stderr).toContain('no samples loaded');
+      expect(await stderrWhen(w, 'no samples loaded')).toContain('no samples loaded');
       await w.request('load-samples', { path: path.join(flat, 'dark'), label: 'dark' });
       await w.request('load-samples', { path: path.join(flat, 'bright'), label: 'bright' });
       const probe = path.join(dir, 'probe.png');
@@ -370,7 +370,7 @@ describe('flame worker options', () => {
   test('without classes the worker refuses to start, with a usage message and exit code 2', async () => {
     const w = spawnWorker([]);
     expect(await w.close()).toBe(2);
-    expect(w.stderr).toContain('--classes');
+    expect(await stderrWhen(w, '--classes')).toContain('--classes');
     expect(w.received).toEqual([]);
     const both = spawnWorker(['--classes', 'a,a']);
     expect(await both.close()).toBe(2);
