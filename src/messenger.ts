@@ -58,6 +58,19 @@ const FRAME_INLINE = 1; // codec bytes
 const FRAME_STORED = 2; // JSON {key}: codec bytes in hub storage (payload over the broker limit)
 const FRAME_SEALED = 3; // JSON {key, result_id}: sealed codec bytes in hub storage (intermediate result)
 
+/** The `{key, result_id?}` reference a stored or sealed frame carries; BadRequestError when malformed. */
+function parseReference(payload: Uint8Array, what: string): { key: string; result_id?: unknown } {
+  let ref: unknown;
+  try {
+    ref = JSON.parse(Buffer.from(payload).toString('utf8'));
+  } catch {
+    throw new BadRequestError(`${what}: the storage reference is not JSON`);
+  }
+  const key = (ref as { key?: unknown } | null)?.key;
+  if (typeof key !== 'string' || key === '') throw new BadRequestError(`${what}: the storage reference has no key`);
+  return ref as { key: string; result_id?: unknown };
+}
+
 /** Room left in a broker payload for the frame byte and adapter overhead. */
 const FRAME_MARGIN = 1024;
 
@@ -210,8 +223,11 @@ export class Messenger {
     };
     const what = `message ${wire.id} from "${wire.sender}"`;
     let entry: InboxEntry;
+    let transfer: string | undefined;
     try {
-      entry = { msg: { ...base, ...(await this.resolveBody(wire, what)) }, consumed: false };
+      const { transfer: key, ...resolved } = await this.resolveBody(wire, what);
+      transfer = key;
+      entry = { msg: { ...base, ...resolved }, consumed: false };
     } catch (e) {
       // A storage or network hiccup is worth a redelivery; a missing, undecodable or foreign body is not
       // (S3 reads its own writes, so a missing object stays missing): the waiter gets the reason.
@@ -221,6 +237,10 @@ export class Messenger {
     }
     this.seen.add(wire.id);
     this.inbox.push(entry);
+    // The stored body has been read: its transfer object is garbage now (best effort, never fatal).
+    if (transfer) {
+      this.o.hub.delete(transfer).catch((e: unknown) => this.o.log.warn('could not delete a read transfer object', { key: transfer, error: e }));
+    }
     const waiter = this.waiters.find((w) => matches(entry, w.filter));
     if (waiter) {
       this.waiters = this.waiters.filter((w) => w !== waiter);
@@ -229,7 +249,7 @@ export class Messenger {
     }
   }
 
-  private async resolveBody(wire: WireMessage, what: string): Promise<{ data: FlameValue; result_id?: string }> {
+  private async resolveBody(wire: WireMessage, what: string): Promise<{ data: FlameValue; result_id?: string; transfer?: string }> {
     const body = wire.body;
     if (body.length === 0) throw new BadRequestError(`${what}: empty body`);
     const payload = body.subarray(1);
@@ -237,19 +257,21 @@ export class Messenger {
       case FRAME_INLINE:
         return { data: decodeValue(payload, what) };
       case FRAME_STORED: {
-        const { key } = JSON.parse(Buffer.from(payload).toString('utf8')) as { key: string };
-        return { data: decodeValue(await this.o.hub.getBytes(key), what) };
+        const { key } = parseReference(payload, what);
+        return { data: decodeValue(await this.o.hub.getBytes(key), what), transfer: key };
       }
       case FRAME_SEALED: {
-        const { key, result_id } = JSON.parse(Buffer.from(payload).toString('utf8')) as { key: string; result_id: string };
+        const { key, result_id } = parseReference(payload, what);
+        if (typeof result_id !== 'string') throw new BadRequestError(`${what}: sealed reference without a result_id`);
         const sealed = await this.o.hub.getBytes(key);
         const plain = openSealed(this.o.privateKey, sealed, this.aad(this.o.nodeId, result_id), `intermediate result ${result_id} from "${wire.sender}"`);
-        return { data: decodeValue(plain, what), result_id };
+        return { data: decodeValue(plain, what), result_id, transfer: key };
       }
       default:
         throw new BadRequestError(`${what}: unknown frame kind ${body[0]}`);
     }
   }
+
 
   /**
    * The first not-yet-awaited message that matches `filter`, waiting up to `timeoutMs` for one to arrive.

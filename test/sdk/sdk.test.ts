@@ -98,20 +98,31 @@ describe.each<Backend>([embedded, production])('FlameSDK on $name', (backend) =>
     await a.sendMessage('node-b', big);
     const m = await b.awaitMessage('node-a', { timeoutMs: 15000 });
     expect(Buffer.compare(m.data as Buffer, big)).toBe(0);
+    // Once read, the parked copy is removed.
+    const transfers = `projects/${a.projectId}/analyses/${a.analysisId}/transfers/`;
+    for (let i = 0; i < 50 && (await a.results.hub.list(transfers)).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await a.results.hub.list(transfers)).toEqual([]);
   });
 
-  test('intermediate results are sealed for their receiver', async () => {
+  test('intermediate results are sealed for their receiver, and their transfer object is removed once read', async () => {
     const marker = 'PLAINTEXT-MARKER-1234567890';
+    await agg.close(); // so the sealed object can be inspected before it is read
     const id = await a.sendIntermediateResult('agg', { marker, counts: [1, 2, 3] });
-    const m = await agg.awaitMessage('node-a', { timeoutMs: 5000, category: 'intermediate_result' });
+    const transfers = `projects/${a.projectId}/analyses/${a.analysisId}/transfers/`;
+    const stored = (await a.results.hub.list(transfers)).filter((o) => o.key.endsWith(id));
+    expect(stored).toHaveLength(1);
+    // What lies in hub storage is ciphertext: the marker is not in it.
+    const bytes = Buffer.from(await a.results.hub.getBytes(stored[0].key));
+    expect(bytes.includes(Buffer.from(marker))).toBe(false);
+    const again = await cluster.connect('agg');
+    const m = await again.awaitMessage('node-a', { timeoutMs: 10000, category: 'intermediate_result' });
     expect(m.result_id).toBe(id);
     expect(m.data).toEqual({ marker, counts: [1, 2, 3] });
-    // What lies in hub storage is ciphertext: the marker is not in it.
-    const stored = (await agg.results.hub.list(`projects/${agg.projectId}/analyses/${agg.analysisId}/transfers/`)).filter((o) => o.key.endsWith(id));
-    expect(stored).toHaveLength(1);
-    const bytes = Buffer.from(await agg.results.hub.getBytes(stored[0].key));
-    expect(bytes.includes(Buffer.from(marker))).toBe(false);
+    // Read, so no longer kept: hub storage does not fill up with an analysis' traffic.
+    for (let i = 0; i < 50 && (await a.results.hub.head(stored[0].key)); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(await a.results.hub.head(stored[0].key)).toBeUndefined();
   });
+
 
   test('a node that restarts still opens what was sealed for it while it was away', async () => {
     await agg.close();
