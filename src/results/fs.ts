@@ -130,17 +130,41 @@ export class FsObjectStore implements ObjectStore {
       // flush: fsync before close, so a rename never publishes bytes still in the page cache only
       await pipeline(source, counter, createWriteStream(dataTmp, { flush: true }));
       await fsp.writeFile(metaTmp, JSON.stringify({ metadata }), { flush: true });
-      const dataPath = await this.resolve('objects', key, true);
-      const metaPath = await this.resolve('meta', key, true);
-      if (dataPath === undefined || metaPath === undefined) throw new InternalError(`cannot place object ${JSON.stringify(key)}`);
-      await this.assertNotFolder(dataPath, key);
-      await fsp.rename(dataTmp, dataPath);
-      await fsp.rename(metaTmp, metaPath);
+      const dataPath = await this.place(key, dataTmp, metaTmp);
       const stat = await fsp.stat(dataPath);
       return { key, size: stat.size, lastModified: stat.mtime.toISOString(), metadata };
     } catch (err) {
       await Promise.all([fsp.rm(dataTmp, { force: true }), fsp.rm(metaTmp, { force: true })]);
       throw this.ioError('write', key, err);
+    }
+  }
+
+  /**
+   * Moves the written temp files into place and returns the object's path. A delete of another object
+   * may prune the (empty) folders between our mkdir and rename; that race only costs a retry.
+   */
+  private async place(key: string, dataTmp: string, metaTmp: string): Promise<string> {
+    let dataPlaced: string | undefined;
+    let metaPlaced = false;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (dataPlaced === undefined) {
+          const dataPath = await this.resolve('objects', key, true);
+          if (dataPath === undefined) throw Object.assign(new Error(`folder of ${key} vanished`), { code: 'ENOENT' });
+          await this.assertNotFolder(dataPath, key);
+          await fsp.rename(dataTmp, dataPath);
+          dataPlaced = dataPath;
+        }
+        if (!metaPlaced) {
+          const metaPath = await this.resolve('meta', key, true);
+          if (metaPath === undefined) throw Object.assign(new Error(`folder of ${key} vanished`), { code: 'ENOENT' });
+          await fsp.rename(metaTmp, metaPath);
+          metaPlaced = true;
+        }
+        return dataPlaced;
+      } catch (err) {
+        if (attempt >= 5 || !isMissing(err)) throw err;
+      }
     }
   }
 
@@ -272,4 +296,12 @@ export class FsObjectStore implements ObjectStore {
       current = path.dirname(current);
     }
   }
+}
+
+/** ENOENT, directly or as the cause of one of our wrapped errors. */
+function isMissing(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    if (errorCode(e) === 'ENOENT') return true;
+  }
+  return false;
 }

@@ -24,6 +24,19 @@ describe('FsObjectStore on disk', () => {
     await fs.rm(outside, { recursive: true, force: true });
   });
 
+  it('writes stay safe while deletes in the same folders prune empty ones', async () => {
+    // Each delete of the only object in a folder removes the folder; a put racing it must still land.
+    const store = new FsObjectStore(dir);
+    for (let round = 0; round < 30; round++) {
+      await store.put(`a/b/${round}/old`, Buffer.from('x'));
+      const [put] = await Promise.all([store.put(`a/b/${round}/new`, Buffer.from('y')), store.delete(`a/b/${round}/old`)]);
+      expect(put.key).toBe(`a/b/${round}/new`);
+      expect(Buffer.from(await store.getBytes(`a/b/${round}/new`)).toString()).toBe('y');
+      await store.delete(`a/b/${round}/new`);
+    }
+    expect(await store.list('a/')).toEqual([]);
+  });
+
   it('stores objects as plain files under objects/ and leaves no temp files behind', async () => {
     const store = new FsObjectStore(dir);
     await store.put('projects/p1/result.json', Buffer.from('{"ok":true}'), { metadata: { a: 'b' } });
