@@ -223,11 +223,8 @@ export class Messenger {
     };
     const what = `message ${wire.id} from "${wire.sender}"`;
     let entry: InboxEntry;
-    let transfer: string | undefined;
     try {
-      const { transfer: key, ...resolved } = await this.resolveBody(wire, what);
-      transfer = key;
-      entry = { msg: { ...base, ...resolved }, consumed: false };
+      entry = { msg: { ...base, ...(await this.resolveBody(wire, what)) }, consumed: false };
     } catch (e) {
       // A storage or network hiccup is worth a redelivery; a missing, undecodable or foreign body is not
       // (S3 reads its own writes, so a missing object stays missing): the waiter gets the reason.
@@ -237,10 +234,7 @@ export class Messenger {
     }
     this.seen.add(wire.id);
     this.inbox.push(entry);
-    // The stored body has been read: its transfer object is garbage now (best effort, never fatal).
-    if (transfer) {
-      this.o.hub.delete(transfer).catch((e: unknown) => this.o.log.warn('could not delete a read transfer object', { key: transfer, error: e }));
-    }
+
     const waiter = this.waiters.find((w) => matches(entry, w.filter));
     if (waiter) {
       this.waiters = this.waiters.filter((w) => w !== waiter);
@@ -249,7 +243,7 @@ export class Messenger {
     }
   }
 
-  private async resolveBody(wire: WireMessage, what: string): Promise<{ data: FlameValue; result_id?: string; transfer?: string }> {
+  private async resolveBody(wire: WireMessage, what: string): Promise<{ data: FlameValue; result_id?: string }> {
     const body = wire.body;
     if (body.length === 0) throw new BadRequestError(`${what}: empty body`);
     const payload = body.subarray(1);
@@ -258,14 +252,14 @@ export class Messenger {
         return { data: decodeValue(payload, what) };
       case FRAME_STORED: {
         const { key } = parseReference(payload, what);
-        return { data: decodeValue(await this.o.hub.getBytes(key), what), transfer: key };
+        return { data: decodeValue(await this.o.hub.getBytes(key), what) };
       }
       case FRAME_SEALED: {
         const { key, result_id } = parseReference(payload, what);
         if (typeof result_id !== 'string') throw new BadRequestError(`${what}: sealed reference without a result_id`);
         const sealed = await this.o.hub.getBytes(key);
         const plain = openSealed(this.o.privateKey, sealed, this.aad(this.o.nodeId, result_id), `intermediate result ${result_id} from "${wire.sender}"`);
-        return { data: decodeValue(plain, what), result_id, transfer: key };
+        return { data: decodeValue(plain, what), result_id };
       }
       default:
         throw new BadRequestError(`${what}: unknown frame kind ${body[0]}`);

@@ -98,13 +98,10 @@ describe.each<Backend>([embedded, production])('FlameSDK on $name', (backend) =>
     await a.sendMessage('node-b', big);
     const m = await b.awaitMessage('node-a', { timeoutMs: 15000 });
     expect(Buffer.compare(m.data as Buffer, big)).toBe(0);
-    // Once read, the parked copy is removed.
-    const transfers = `projects/${a.projectId}/analyses/${a.analysisId}/transfers/`;
-    for (let i = 0; i < 50 && (await a.results.hub.list(transfers)).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
-    expect(await a.results.hub.list(transfers)).toEqual([]);
+
   });
 
-  test('intermediate results are sealed for their receiver, and their transfer object is removed once read', async () => {
+  test('intermediate results are sealed for their receiver', async () => {
     const marker = 'PLAINTEXT-MARKER-1234567890';
     await agg.close(); // so the sealed object can be inspected before it is read
     const id = await a.sendIntermediateResult('agg', { marker, counts: [1, 2, 3] });
@@ -118,9 +115,6 @@ describe.each<Backend>([embedded, production])('FlameSDK on $name', (backend) =>
     const m = await again.awaitMessage('node-a', { timeoutMs: 10000, category: 'intermediate_result' });
     expect(m.result_id).toBe(id);
     expect(m.data).toEqual({ marker, counts: [1, 2, 3] });
-    // Read, so no longer kept: hub storage does not fill up with an analysis' traffic.
-    for (let i = 0; i < 50 && (await a.results.hub.head(stored[0].key)); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(await a.results.hub.head(stored[0].key)).toBeUndefined();
   });
 
 
