@@ -21,3 +21,4 @@ export { ResultService, type ResultServiceOptions, type ResultOptions, type Stre
 export { DataApi, type DataClientOptions } from './data/index.js';
 /** The seed-000 job API lives in `src/jobs/index.ts` (it loads the image analyses); only its event types are re-exported here. */
 export type { JobProgressEvent, JobEventType, JobKind, SkippedFile as JobSkippedFile } from './jobs/events.js';
+export { natsAuthorizationConfig, natsNodePermissions, type NatsNodeLogin, type NatsUserPermissions } from './broker/nats-permissions.js';

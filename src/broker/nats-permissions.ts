@@ -14,8 +14,16 @@ import { analysisNames } from './nats-names.js';
 
 /** The permissions block of one nats-server user. */
 export interface NatsUserPermissions {
-  publish: { allow: string[] };
-  subscribe: { allow: string[] };
+  /** Subjects the node may publish to (allow-list; everything else is denied). */
+  publish: {
+    /** Subject patterns. */
+    allow: string[];
+  };
+  /** Subjects the node may subscribe to (allow-list; everything else is denied). */
+  subscribe: {
+    /** Subject patterns. */
+    allow: string[];
+  };
   /** Lets the node answer pings (one reply to each request it received). */
   allow_responses: boolean;
 }
@@ -65,9 +73,11 @@ export function natsNodePermissions(analysisId: string, nodeId: string): NatsUse
 
 /** One node's login in {@link natsAuthorizationConfig}. */
 export interface NatsNodeLogin {
+  /** The node's id in the analysis. */
   nodeId: string;
-  /** Defaults to the node id. */
+  /** NATS user name; defaults to the node id. */
   user?: string;
+  /** NATS password (at least 8 characters). */
   password: string;
 }
 
