@@ -21,15 +21,17 @@ test.each([
 ])('%s is reported to the waiter and the node keeps receiving', async (_what, body, reason) => {
   const hub = new MemoryBrokerHub();
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'flame-frames-'));
-  const sdk = await FlameSDK.connect({
-    nodeId: 'node',
-    analysisId: 'frames',
-    participants: ['rogue', 'node'],
-    broker: { type: 'memory', hub },
-    hub: { type: 'fs', dir: path.join(dir, 'hub') },
-    local: { type: 'fs', dir: path.join(dir, 'local') },
-    logLevel: 'silent',
-  });
+  const connect = (nodeId: string) =>
+    FlameSDK.connect({
+      nodeId,
+      analysisId: 'frames',
+      participants: ['rogue', 'node'],
+      broker: { type: 'memory', hub },
+      hub: { type: 'fs', dir: path.join(dir, 'hub') },
+      local: { type: 'fs', dir: path.join(dir, nodeId) },
+      logLevel: 'silent',
+    });
+  const sdk = await connect('node');
   const rogue = new MemoryBrokerAdapter(hub, 'frames');
   const wire = (id: string, b: Uint8Array): WireMessage => ({ id, sender: 'rogue', recipient: 'node', category: 'message', time: new Date().toISOString(), message_number: 1, body: b });
   try {
@@ -39,15 +41,7 @@ test.each([
     expect(String(err)).toMatch(reason);
     // The next, well-formed message still arrives (the bad one was not retried in a loop before it).
     const good = await (async () => {
-      const other = await FlameSDK.connect({
-        nodeId: 'rogue',
-        analysisId: 'frames',
-        participants: ['rogue', 'node'],
-        broker: { type: 'memory', hub },
-        hub: { type: 'fs', dir: path.join(dir, 'hub') },
-        local: { type: 'fs', dir: path.join(dir, 'rogue') },
-        logLevel: 'silent',
-      });
+      const other = await connect('rogue');
       await other.sendMessage('node', { ok: true });
       await other.close();
       return sdk.awaitMessage('rogue', { timeoutMs: 2000 });
