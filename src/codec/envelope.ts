@@ -51,25 +51,28 @@ export function seal(kind: ValueKind, payload: Uint8Array | Uint8Array[]): Buffe
   return out;
 }
 
+/** Throws the BadRequestError of a frame that cannot be read (a function, not a closure per call: hot path). */
+function refuse(what: string, why: string): never {
+  throw new BadRequestError(`cannot decode ${what}: ${why}`);
+}
+
 /** Reads a frame's header and checks length and checksum; throws BadRequestError naming `what`. */
 export function open(bytes: Uint8Array, what: string): { kind: ValueKind; payload: Buffer } {
-  const bad = (why: string): never => {
-    throw new BadRequestError(`cannot decode ${what}: ${why}`);
-  };
-  if (!(bytes instanceof Uint8Array)) bad(`expected bytes, got ${typeof bytes}`);
+  if (!(bytes instanceof Uint8Array)) refuse(what, `expected bytes, got ${typeof bytes}`);
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < MAGIC.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) bad('not a FLAME value (wrong magic)');
-  if (buf.length < HEADER_BYTES) bad(`truncated header (${buf.length} of ${HEADER_BYTES} bytes)`);
+  if (buf.length < MAGIC.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) refuse(what, 'not a FLAME value (wrong magic)');
+  if (buf.length < HEADER_BYTES) refuse(what, `truncated header (${buf.length} of ${HEADER_BYTES} bytes)`);
   const version = buf.readUInt8(4);
-  if (version !== FORMAT_VERSION) bad(`unsupported format version ${version} (this SDK reads version ${FORMAT_VERSION})`);
+  if (version !== FORMAT_VERSION) refuse(what, `unsupported format version ${version} (this SDK reads version ${FORMAT_VERSION})`);
   const tag = buf.readUInt8(5);
   const kind = KIND_BY_TAG.get(tag);
-  if (kind === undefined) bad(`unknown kind tag ${tag}`);
+  if (kind === undefined) refuse(what, `unknown kind tag ${tag}`);
+  if (buf.readUInt16LE(6) !== 0) refuse(what, `reserved header bytes are ${buf.readUInt16LE(6)}, expected 0`);
   const length = buf.readBigUInt64LE(8);
   const actual = BigInt(buf.length - HEADER_BYTES);
-  if (length > actual) bad(`truncated: payload should be ${length} bytes, only ${actual} present`);
-  if (length < actual) bad(`${actual - length} unexpected bytes after the payload`);
+  if (length > actual) refuse(what, `truncated: payload should be ${length} bytes, only ${actual} present`);
+  if (length < actual) refuse(what, `${actual - length} unexpected bytes after the payload`);
   const payload = buf.subarray(HEADER_BYTES);
-  if ((crc32(payload) >>> 0) !== buf.readUInt32LE(16)) bad('checksum mismatch (corrupted data)');
+  if ((crc32(payload) >>> 0) !== buf.readUInt32LE(16)) refuse(what, 'checksum mismatch (corrupted data)');
   return { kind: kind as ValueKind, payload };
 }

@@ -4,16 +4,21 @@
  * Every encoding is a self-describing, versioned frame (see ./envelope.ts), so a reader can
  * always tell what it got and rejects garbage with a BadRequestError naming the value.
  */
-import { endianness } from 'node:os';
-import { Table, tableFromIPC, tableToIPC } from 'apache-arrow';
-import { BadRequestError, InternalError } from '../errors.js';
-import { HEADER_BYTES, open, seal, type ValueKind } from './envelope.js';
-import { shapeSize, Tensor, TENSOR_DTYPES, type TensorDataMap, type TensorDType } from './tensor.js';
+import { Table, tableToIPC } from 'apache-arrow';
+import { BadRequestError } from '../errors.js';
+import { MAX_DEPTH, REF } from './decode.js';
+import { HEADER_BYTES, seal, type ValueKind } from './envelope.js';
+import { assertLittleEndian, Tensor, TENSOR_DTYPES } from './tensor.js';
 
 export { Tensor, TENSOR_DTYPES, shapeSize } from './tensor.js';
 export type { TensorData, TensorDataMap, TensorDType } from './tensor.js';
 export { FORMAT_VERSION, HEADER_BYTES, KIND_TAGS, MAGIC } from './envelope.js';
 export type { ValueKind } from './envelope.js';
+export { decodeValue, encodedKindOf } from './decode.js';
+export { decodeUntrusted, decodeBudgetOf } from './untrusted.js';
+export type { DecodeBudget } from './untrusted.js';
+export { closeDecodePool } from './decode-pool.js';
+export { valueToFile, tensorToNpy, type FileFormat, type ValueFile } from './file-formats.js';
 
 /** A JSON-serialisable value (finite numbers only). */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -38,10 +43,6 @@ export type FlameValue =
   | FlameValue[]
   | { [key: string]: unknown };
 
-/** Deepest nesting accepted, so hostile input cannot exhaust the stack. */
-const MAX_DEPTH = 512;
-/** Marks a binary leaf inside a composite value's JSON. */
-const REF = '$flame';
 
 const MEDIA_TYPES: Readonly<Record<ValueKind, string>> = {
   json: 'application/json',
@@ -136,10 +137,6 @@ function toTree(value: unknown, path: string, leaves: Leaf[], depth = 0, seen = 
   return { tree, hasLeaves };
 }
 
-function assertLittleEndian(): void {
-  if (endianness() !== 'LE') throw new InternalError('tensor encoding needs a little-endian CPU');
-}
-
 function encodeTensor(t: Tensor): Uint8Array[] {
   assertLittleEndian();
   if (t.shape.length > 255) throw new BadRequestError(`cannot encode Tensor(${t.dtype}): ${t.shape.length} dimensions, at most 255`);
@@ -160,12 +157,38 @@ function encodeLeaf(value: Leaf): Buffer {
 }
 
 /**
+ * True when `value` is plain JSON that JSON.stringify writes exactly as {@link toTree} would: finite
+ * numbers, strings, booleans, null, arrays without holes or undefined, plain objects without the
+ * reserved key, at most {@link MAX_DEPTH} deep. Allocates nothing, so the common case (a message of
+ * plain data) skips building a copy; anything else takes the checking path, which names the fault.
+ */
+function isPlainJson(value: unknown, depth: number): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (typeof value !== 'object' || depth >= MAX_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (!isPlainJson(value[i], depth + 1)) return false;
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value) as object | null;
+  if (proto !== Object.prototype && proto !== null) return false;
+  if (REF in (value as object)) return false;
+  for (const key in value as object) {
+    if (!Object.prototype.hasOwnProperty.call(value, key)) return false;
+    const v = (value as Record<string, unknown>)[key];
+    if (v !== undefined && !isPlainJson(v, depth + 1)) return false;
+  }
+  return true;
+}
+
+/**
  * Encodes a value as a self-describing frame. Throws BadRequestError naming the spot of anything
  * that cannot travel (functions, NaN, class instances, circular references, typed arrays without a Tensor).
  */
 export function encodeValue(value: FlameValue): Uint8Array {
   if (value === undefined) throw new BadRequestError('cannot encode value: undefined is not a value (use null)');
   if (isLeaf(value)) return encodeLeaf(value);
+  if (isPlainJson(value, 0)) return seal('json', Buffer.from(JSON.stringify(value), 'utf8'));
   const leaves: Leaf[] = [];
   const { tree, hasLeaves } = toTree(value, 'value', leaves);
   if (!hasLeaves) return seal('json', Buffer.from(JSON.stringify(tree), 'utf8'));
@@ -202,124 +225,6 @@ function u64(n: number): Buffer {
   const b = Buffer.alloc(8);
   b.writeBigUInt64LE(BigInt(n), 0);
   return b;
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-function decodeJson(payload: Buffer, what: string): JsonValue {
-  try {
-    return JSON.parse(utf8.decode(payload)) as JsonValue;
-  } catch (err) {
-    throw new BadRequestError(`cannot decode ${what}: invalid JSON payload (${(err as Error).message})`, { cause: err });
-  }
-}
-
-function decodeTensor(payload: Buffer, what: string): Tensor {
-  assertLittleEndian();
-  const bad = (why: string): never => {
-    throw new BadRequestError(`cannot decode ${what}: ${why}`);
-  };
-  if (payload.length < 4) bad('truncated tensor header');
-  const code = payload.readUInt8(0);
-  const entry = Object.entries(TENSOR_DTYPES).find(([, s]) => s.code === code);
-  if (entry === undefined) bad(`unknown tensor dtype code ${code}`);
-  const [dtype, spec] = entry as [TensorDType, (typeof TENSOR_DTYPES)[TensorDType]];
-  const ndim = payload.readUInt8(1);
-  const dataStart = 4 + 4 * ndim;
-  if (payload.length < dataStart) bad('truncated tensor shape');
-  const shape = Array.from({ length: ndim }, (_, i) => payload.readUInt32LE(4 + 4 * i));
-  const count = shapeSize(shape);
-  const byteLength = count * spec.array.BYTES_PER_ELEMENT;
-  if (payload.length - dataStart !== byteLength) {
-    bad(`tensor ${dtype}${JSON.stringify(shape)} needs ${byteLength} data bytes, found ${payload.length - dataStart}`);
-  }
-  // copy into a fresh buffer: typed arrays need aligned offsets, the payload's may not be
-  const aligned = new ArrayBuffer(byteLength);
-  new Uint8Array(aligned).set(payload.subarray(dataStart));
-  return new Tensor(dtype, shape, new spec.array(aligned, 0, count) as TensorDataMap[TensorDType]);
-}
-
-function decodeArrow(payload: Buffer, what: string): Table {
-  try {
-    const table = tableFromIPC(payload);
-    if (!(table instanceof Table)) throw new Error('not a table');
-    return table;
-  } catch (err) {
-    throw new BadRequestError(`cannot decode ${what}: invalid Arrow IPC stream (${(err as Error).message})`, { cause: err });
-  }
-}
-
-function decodeComposite(payload: Buffer, what: string): FlameValue {
-  const bad = (why: string): never => {
-    throw new BadRequestError(`cannot decode ${what}: ${why}`);
-  };
-  if (payload.length < 4) bad('truncated composite header');
-  const jsonLength = payload.readUInt32LE(0);
-  if (payload.length < 4 + jsonLength) bad('truncated composite JSON');
-  const tree = decodeJson(payload.subarray(4, 4 + jsonLength), what);
-  const leaves: FlameValue[] = [];
-  let offset = 4 + jsonLength;
-  while (offset < payload.length) {
-    if (payload.length - offset < 8) bad('truncated composite part length');
-    const length = payload.readBigUInt64LE(offset);
-    offset += 8;
-    if (BigInt(payload.length - offset) < length) bad('truncated composite part');
-    const part = payload.subarray(offset, offset + Number(length));
-    offset += Number(length);
-    const inner = open(part, `${what} (part ${leaves.length})`);
-    if (inner.kind === 'json' || inner.kind === 'composite') bad(`part ${leaves.length} has kind ${inner.kind}, expected bytes, arrow or tensor`);
-    leaves.push(decodeKind(inner.kind, inner.payload, what));
-  }
-  const used = new Set<number>();
-  const revive = (node: JsonValue, depth: number): FlameValue => {
-    if (depth > MAX_DEPTH) bad(`nested deeper than ${MAX_DEPTH} levels`);
-    if (node === null || typeof node !== 'object') return node;
-    if (Array.isArray(node)) return node.map((n) => revive(n, depth + 1));
-    if (REF in node) {
-      const index = node[REF];
-      if (Object.keys(node).length !== 1 || typeof index !== 'number' || !Number.isInteger(index) || index < 0 || index >= leaves.length) {
-        bad(`bad part reference ${JSON.stringify(node)}`);
-      }
-      used.add(index as number);
-      return leaves[index as number];
-    }
-    const out: { [key: string]: FlameValue } = {};
-    for (const [k, v] of Object.entries(node)) out[k] = revive(v, depth + 1);
-    return out;
-  };
-  const value = revive(tree, 0);
-  if (used.size !== leaves.length) bad(`${leaves.length - used.size} parts are not referenced`);
-  return value;
-}
-
-function decodeKind(kind: ValueKind, payload: Buffer, what: string): FlameValue {
-  switch (kind) {
-    case 'json':
-      return decodeJson(payload, what);
-    case 'bytes':
-      // copy, so the result does not pin (or alias) the caller's larger buffer
-      return Buffer.from(payload);
-    case 'arrow':
-      return decodeArrow(payload, what);
-    case 'tensor':
-      return decodeTensor(payload, what);
-    case 'composite':
-      return decodeComposite(payload, what);
-  }
-}
-
-/**
- * Decodes what {@link encodeValue} produced. `what` names the value in errors (e.g. `result "abc"`).
- * Garbage, a wrong magic, an unknown version or kind, truncated or corrupted data: BadRequestError.
- */
-export function decodeValue(bytes: Uint8Array, what = 'value'): FlameValue {
-  const { kind, payload } = open(bytes, what);
-  return decodeKind(kind, payload, what);
-}
-
-/** The kind of an encoded value, from its header only (checks magic, version, length and checksum). */
-export function encodedKindOf(bytes: Uint8Array, what = 'value'): ValueKind {
-  return open(bytes, what).kind;
 }
 
 /** Size of the frame header, for callers that budget payload sizes. */

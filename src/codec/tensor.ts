@@ -2,7 +2,8 @@
  * A dense n-dimensional array: element type, shape and a flat typed array in row-major order.
  * The shape is checked against the data so a Tensor that reaches another node is always whole.
  */
-import { BadRequestError } from '../errors.js';
+import { endianness } from 'node:os';
+import { BadRequestError, InternalError } from '../errors.js';
 
 /** Element types a Tensor may hold. */
 export type TensorDType = 'float32' | 'float64' | 'int8' | 'int16' | 'int32' | 'uint8' | 'uint16' | 'uint32' | 'int64' | 'uint64';
@@ -102,4 +103,9 @@ export class Tensor<D extends TensorDType = TensorDType> {
     }
     return new Tensor(dtype, shape, new spec.array(shapeSize(shape)) as TensorDataMap[D]);
   }
+}
+
+/** Tensors travel little-endian, as the CPU holds them; refuse to run where that is not so. */
+export function assertLittleEndian(): void {
+  if (endianness() !== 'LE') throw new InternalError('tensor encoding needs a little-endian CPU');
 }
