@@ -12,6 +12,12 @@ const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 const MESSAGE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$/;
 /** Printable ASCII without control characters: categories travel as NATS headers. */
 const CATEGORY_PATTERN = /^[\x21-\x7e][\x20-\x7e]{0,199}$/;
+/** The ISO-8601 form `toISOString` writes (checked first: Date.parse is slow on the hot path). */
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+/** A sender session id. */
+const SESSION_PATTERN = /^[A-Za-z0-9]{1,64}$/;
+/** An authentication tag (travels as a header). */
+const AUTH_PATTERN = /^[\x21-\x7e][\x20-\x7e]{0,199}$/;
 
 /** Throws BadRequestError unless `value` is a valid node or analysis id; `field` names it in the error. */
 export function checkBrokerId(field: string, value: unknown): string {
@@ -38,7 +44,7 @@ export function checkWireMessage(msg: WireMessage, maxPayload: number): void {
   if (typeof msg.category !== 'string' || !CATEGORY_PATTERN.test(msg.category)) {
     throw new BadRequestError(`broker message.category: expected 1-200 printable ASCII chars, got ${JSON.stringify(msg.category)}`);
   }
-  if (typeof msg.time !== 'string' || Number.isNaN(Date.parse(msg.time))) {
+  if (typeof msg.time !== 'string' || !(ISO_TIME.test(msg.time) || !Number.isNaN(Date.parse(msg.time)))) {
     throw new BadRequestError(`broker message.time: expected an ISO-8601 time, got ${JSON.stringify(msg.time)}`);
   }
   if (!Number.isSafeInteger(msg.message_number) || msg.message_number < 1) {
@@ -46,6 +52,12 @@ export function checkWireMessage(msg: WireMessage, maxPayload: number): void {
   }
   if (msg.reply_to !== undefined && (typeof msg.reply_to !== 'string' || !MESSAGE_ID_PATTERN.test(msg.reply_to))) {
     throw new BadRequestError(`broker message.reply_to: expected a message id, got ${JSON.stringify(msg.reply_to)}`);
+  }
+  if (msg.session !== undefined && (typeof msg.session !== 'string' || !SESSION_PATTERN.test(msg.session))) {
+    throw new BadRequestError(`broker message.session: expected 1-64 letters or digits, got ${JSON.stringify(msg.session)}`);
+  }
+  if (msg.auth !== undefined && (typeof msg.auth !== 'string' || !AUTH_PATTERN.test(msg.auth))) {
+    throw new BadRequestError(`broker message.auth: expected 1-200 printable ASCII chars`);
   }
   if (!(msg.body instanceof Uint8Array)) {
     throw new BadRequestError(`broker message.body of message ${msg.id}: expected a Uint8Array`);
@@ -57,8 +69,14 @@ export function checkWireMessage(msg: WireMessage, maxPayload: number): void {
   }
 }
 
-/** Delay before a rejected message is offered again: 50 ms doubling per attempt, capped at 2 s. */
-export function redeliveryDelayMs(attempt: number): number {
+/**
+ * Delay before a rejected message is offered again: the rejection's own `retryAfterMs` when it has one
+ * (a receiver holding back a sender that is over its unread limit), else 50 ms doubling per attempt,
+ * capped at 2 s.
+ */
+export function redeliveryDelayMs(attempt: number, rejection?: unknown): number {
+  const asked = (rejection as { retryAfterMs?: unknown } | null | undefined)?.retryAfterMs;
+  if (typeof asked === 'number' && Number.isFinite(asked) && asked >= 0) return Math.min(60_000, asked);
   return Math.min(2000, 50 * 2 ** Math.max(0, Math.min(attempt - 1, 6)));
 }
 
@@ -100,8 +118,8 @@ export function checkParticipant(info: ParticipantInfo): void {
   if (info.role !== 'aggregator' && info.role !== 'analyzer') {
     throw new BadRequestError(`broker participant.role of ${info.nodeId}: expected "aggregator" or "analyzer", got ${JSON.stringify(info.role)}`);
   }
-  if (typeof info.publicKey !== 'string') {
-    throw new BadRequestError(`broker participant.publicKey of ${info.nodeId}: expected a base64 string`);
+  if (info.keys !== undefined && (typeof info.keys !== 'object' || ![info.keys.kid, info.keys.box, info.keys.sign].every((v) => typeof v === 'string' && v.length <= 200))) {
+    throw new BadRequestError(`broker participant.keys of ${info.nodeId}: expected {kid, box, sign} strings`);
   }
   if (typeof info.lastSeen !== 'string' || Number.isNaN(Date.parse(info.lastSeen))) {
     throw new BadRequestError(`broker participant.lastSeen of ${info.nodeId}: expected an ISO-8601 time, got ${JSON.stringify(info.lastSeen)}`);

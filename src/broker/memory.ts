@@ -13,7 +13,7 @@ import {
   checkWireMessage,
   redeliveryDelayMs,
 } from './delivery.js';
-import type { BrokerAdapter, MessageHandler, ParticipantInfo, WireMessage } from './port.js';
+import type { BrokerAdapter, MessageHandler, ParticipantInfo, StartOptions, WireMessage } from './port.js';
 
 /** Same default as a NATS server's max_payload, so the SDK's large-payload path runs in simulations too. */
 export const MEMORY_DEFAULT_MAX_PAYLOAD = 1024 * 1024;
@@ -69,20 +69,37 @@ class RecipientQueue {
 
 /** Everything the hub keeps for one analysis. */
 class AnalysisState {
-  readonly queues = new Map<string, RecipientQueue>();
+  /** recipient → sender → that sender's queue of messages to the recipient. */
+  readonly queues = new Map<string, Map<string, RecipientQueue>>();
   readonly participants = new Map<string, ParticipantInfo>();
   /** Publish-side de-duplication, like JetStream's duplicate window. */
   readonly published = new RecentIds();
   /** Nodes whose adapter is started (they answer pings). */
   readonly started = new Set<string>();
+  /** Started consumers, told when a queue for their node appears. */
+  readonly listeners = new Map<string, (sender: string, q: RecipientQueue) => void>();
+  /** What an operator published on the broker (the roster). */
+  roster: string | undefined;
 
-  queue(nodeId: string): RecipientQueue {
-    let q = this.queues.get(nodeId);
+  queue(recipient: string, sender: string): RecipientQueue {
+    let bySender = this.queues.get(recipient);
+    if (!bySender) {
+      bySender = new Map();
+      this.queues.set(recipient, bySender);
+    }
+    let q = bySender.get(sender);
     if (!q) {
       q = new RecipientQueue();
-      this.queues.set(nodeId, q);
+      bySender.set(sender, q);
+      this.listeners.get(recipient)?.(sender, q);
     }
     return q;
+  }
+
+  pending(recipient: string): number {
+    let n = 0;
+    for (const q of this.queues.get(recipient)?.values() ?? []) n += q.entries.length;
+    return n;
   }
 }
 
@@ -97,7 +114,12 @@ export class MemoryBrokerHub {
 
   /** Number of messages stored for `nodeId` and not yet acknowledged (for tests and diagnostics). */
   pendingCount(analysisId: string, nodeId: string): number {
-    return hubStates.get(this)?.get(analysisId)?.queues.get(nodeId)?.entries.length ?? 0;
+    return hubStates.get(this)?.get(analysisId)?.pending(nodeId) ?? 0;
+  }
+
+  /** Publishes a roster for `analysisId` as an operator would (nodes read it with an operator key configured). */
+  publishRoster(analysisId: string, rosterJson: string): void {
+    analysisState(this, analysisId).roster = rosterJson;
   }
 
   /** Forgets everything kept for `analysisId` (messages, participants); started adapters keep running. */
@@ -136,7 +158,7 @@ export class MemoryBrokerAdapter implements BrokerAdapter {
   readonly maxPayload: number;
   private readonly state: AnalysisState;
   private nodeId: string | undefined;
-  private consumer: Promise<void> | undefined;
+  private readonly consumers: Promise<void>[] = [];
   private stopping = false;
   /** Set when close() gave up waiting: a late handler result must not acknowledge its message. */
   private abandoned = false;
@@ -160,7 +182,7 @@ export class MemoryBrokerAdapter implements BrokerAdapter {
     this.state = analysisState(hub, analysisId);
   }
 
-  async start(nodeId: string, handler: MessageHandler): Promise<void> {
+  async start(nodeId: string, handler: MessageHandler, options: StartOptions = {}): Promise<void> {
     this.assertOpen('start');
     checkBrokerId('nodeId', nodeId);
     if (this.nodeId !== undefined) {
@@ -171,7 +193,14 @@ export class MemoryBrokerAdapter implements BrokerAdapter {
     }
     this.nodeId = nodeId;
     this.state.started.add(nodeId);
-    this.consumer = this.consume(this.state.queue(nodeId), handler);
+    const senders = options.senders === undefined ? undefined : new Set(options.senders);
+    // One consumer per sender, as on NATS: one sender's backlog never holds up another's.
+    const follow = (sender: string, q: RecipientQueue): void => {
+      if (senders && !senders.has(sender)) return;
+      this.consumers.push(this.consume(q, handler));
+    };
+    this.state.listeners.set(nodeId, follow);
+    for (const [sender, q] of this.state.queues.get(nodeId) ?? []) follow(sender, q);
   }
 
   private async consume(queue: RecipientQueue, handler: MessageHandler): Promise<void> {
@@ -188,10 +217,10 @@ export class MemoryBrokerAdapter implements BrokerAdapter {
       entry.attempts += 1;
       try {
         // A copy, so a handler that mutates the message cannot alter a later redelivery.
-        await handler({ ...entry.msg, body: entry.msg.body.slice() });
+        await handler({ ...entry.msg, body: entry.msg.body.slice() }, { attempt: entry.attempts });
         if (!this.abandoned) queue.remove(entry);
-      } catch {
-        entry.availableAt = Date.now() + redeliveryDelayMs(entry.attempts);
+      } catch (e) {
+        entry.availableAt = Date.now() + redeliveryDelayMs(entry.attempts, e);
       } finally {
         entry.inFlight = false;
         // A consumer started after an abandoned close() may be waiting for this entry.
@@ -206,7 +235,7 @@ export class MemoryBrokerAdapter implements BrokerAdapter {
     if (this.state.published.has(msg.id)) return;
     this.state.published.add(msg.id);
     // Store a copy: the sender may reuse its buffer after publish resolves.
-    this.state.queue(msg.recipient).push({ ...msg, body: msg.body.slice() });
+    this.state.queue(msg.recipient, msg.sender).push({ ...msg, body: msg.body.slice() });
   }
 
   async announce(info: ParticipantInfo): Promise<void> {
@@ -220,6 +249,12 @@ export class MemoryBrokerAdapter implements BrokerAdapter {
     return [...this.state.participants.values()]
       .map((p) => ({ ...p }))
       .sort((a, b) => a.nodeId.localeCompare(b.nodeId));
+  }
+
+  /** The roster an operator published with {@link MemoryBrokerHub.publishRoster}, if any. */
+  async roster(): Promise<string | undefined> {
+    this.assertOpen('roster');
+    return this.state.roster;
   }
 
   async ping(nodeId: string, timeoutMs: number): Promise<boolean> {
@@ -237,12 +272,13 @@ export class MemoryBrokerAdapter implements BrokerAdapter {
     this.stopping = true;
     if (this.nodeId !== undefined) {
       this.state.started.delete(this.nodeId);
-      this.state.queue(this.nodeId).wake();
+      this.state.listeners.delete(this.nodeId);
+      for (const q of this.state.queues.get(this.nodeId)?.values() ?? []) q.wake();
     }
-    if (this.consumer) {
+    if (this.consumers.length > 0) {
       let timer: NodeJS.Timeout | undefined;
       const finished = await Promise.race([
-        this.consumer.then(() => true),
+        Promise.all(this.consumers).then(() => true),
         new Promise<boolean>((r) => (timer = setTimeout(() => r(false), CLOSE_GRACE_MS))),
       ]);
       clearTimeout(timer);

@@ -124,16 +124,21 @@ export class FsObjectStore implements ObjectStore {
     const base = await this.base();
     const dataTmp = this.tmpPath(base);
     const metaTmp = this.tmpPath(base);
+    let sink: ReturnType<typeof createWriteStream> | undefined;
     try {
       const counter = progressCounter(options.onProgress);
       const source = body instanceof Readable ? body : Readable.from([Buffer.from(body.buffer, body.byteOffset, body.byteLength)]);
       // flush: fsync before close, so a rename never publishes bytes still in the page cache only
-      await pipeline(source, counter, createWriteStream(dataTmp, { flush: true }));
+      sink = createWriteStream(dataTmp, { flush: true });
+      await pipeline(source, counter, sink);
       await fsp.writeFile(metaTmp, JSON.stringify({ metadata }), { flush: true });
       const dataPath = await this.place(key, dataTmp, metaTmp);
       const stat = await fsp.stat(dataPath);
       return { key, size: stat.size, lastModified: stat.mtime.toISOString(), metadata };
     } catch (err) {
+      // A failed pipeline destroys the file stream, but its file may still be being opened: wait for
+      // it to close, or the temp file appears after the rm below and stays behind.
+      if (sink && !sink.closed) await new Promise<void>((r) => sink!.once('close', () => r()));
       await Promise.all([fsp.rm(dataTmp, { force: true }), fsp.rm(metaTmp, { force: true })]);
       throw this.ioError('write', key, err);
     }

@@ -3,7 +3,6 @@
  * `Upload`: multipart with a bounded number of parts in memory, so large results never sit whole
  * in RAM. Errors of the service are mapped to the SDK's error kinds, naming the key.
  */
-import https from 'node:https';
 import { Readable } from 'node:stream';
 import {
   CreateBucketCommand,
@@ -13,11 +12,12 @@ import {
   HeadObjectCommand,
   ListObjectsCommand,
   PutObjectCommand,
-  S3Client,
-  type S3ClientConfig,
+  type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { BadRequestError, FlameError, InternalError, NotFoundError, UnauthorizedError } from '../errors.js';
+import { BadRequestError, FlameError, InternalError, NotFoundError } from '../errors.js';
+import { makeS3Client } from '../s3/client.js';
+import { isMissingBucket, s3Error, s3ErrorName } from '../s3/errors.js';
 import type { S3Connection } from '../data/port.js';
 import { assertSafeKey, assertSafePrefix, compareKeys } from './keys.js';
 import { normaliseMetadata } from './metadata.js';
@@ -33,60 +33,17 @@ export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
  */
 export const DEFAULT_QUEUE_SIZE = 2;
 
-let warnedInsecure = false;
+// kept here too: callers built hub clients from this module before src/s3 existed
+export { makeS3Client };
 
-/**
- * Builds an S3 client for a connection: path-style addressing when an endpoint is given (unless
- * `forcePathStyle` says otherwise), static credentials when given (else the default AWS chain),
- * and with `insecure` an HTTPS agent that accepts self-signed certificates (warned once on stderr).
- * Checksums are only sent where S3 requires them, since S3-compatible servers often reject the
- * newer streaming checksum encoding.
- */
-export function makeS3Client(conn: S3Connection): S3Client {
-  if (!conn.region) throw new BadRequestError(`S3 connection to bucket ${JSON.stringify(conn.bucket)}: region is required`);
-  const config: S3ClientConfig = {
-    region: conn.region,
-    forcePathStyle: conn.forcePathStyle ?? conn.endpoint !== undefined,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  };
-  if (conn.endpoint !== undefined) config.endpoint = conn.endpoint;
-  if (conn.accessKeyId !== undefined || conn.secretAccessKey !== undefined) {
-    if (!conn.accessKeyId || !conn.secretAccessKey) {
-      throw new BadRequestError(`S3 connection to bucket ${JSON.stringify(conn.bucket)}: give both accessKeyId and secretAccessKey, or neither`);
-    }
-    config.credentials = { accessKeyId: conn.accessKeyId, secretAccessKey: conn.secretAccessKey };
+function isSafeKey(key: string): boolean {
+  try {
+    assertSafeKey(key);
+    return true;
+  } catch {
+    return false;
   }
-  if (conn.insecure) {
-    if (!warnedInsecure) {
-      warnedInsecure = true;
-      process.stderr.write(
-        `warning: TLS certificate checks are OFF for S3 endpoint ${conn.endpoint ?? '(default)'} (insecure: true); use only with self-signed test servers\n`,
-      );
-    }
-    config.requestHandler = { httpsAgent: new https.Agent({ keepAlive: true, rejectUnauthorized: false }) };
-  }
-  return new S3Client(config);
 }
-
-interface ServiceError {
-  name?: string;
-  Code?: string;
-  message?: string;
-  $metadata?: { httpStatusCode?: number };
-}
-
-function statusOf(err: unknown): number | undefined {
-  return typeof err === 'object' && err !== null ? (err as ServiceError).$metadata?.httpStatusCode : undefined;
-}
-
-function nameOf(err: unknown): string {
-  if (typeof err !== 'object' || err === null) return '';
-  const e = err as ServiceError;
-  return e.name ?? e.Code ?? '';
-}
-
-const AUTH_ERRORS = new Set(['AccessDenied', 'InvalidAccessKeyId', 'SignatureDoesNotMatch', 'Forbidden', 'ExpiredToken']);
 
 /** Options of {@link S3ObjectStore}: the connection, a key prefix and multipart tuning. */
 export type S3ObjectStoreOptions = S3Connection & {
@@ -110,6 +67,7 @@ export class S3ObjectStore implements ObjectStore {
   readonly prefix: string;
   private readonly partSize: number;
   private readonly queueSize: number;
+  private readonly endpoint: string | undefined;
 
   /** Builds the client (unless one is given); no request is made until the first operation. */
   constructor(options: S3ObjectStoreOptions) {
@@ -119,6 +77,7 @@ export class S3ObjectStore implements ObjectStore {
     this.prefix = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`;
     this.bucket = options.bucket;
     this.client = options.client ?? makeS3Client(options);
+    this.endpoint = options.endpoint;
     this.partSize = options.partSize ?? DEFAULT_PART_SIZE;
     this.queueSize = options.queueSize ?? DEFAULT_QUEUE_SIZE;
     if (!Number.isInteger(this.partSize) || this.partSize < 5 * 1024 * 1024) {
@@ -133,18 +92,9 @@ export class S3ObjectStore implements ObjectStore {
     return `s3://${this.bucket}/${this.prefix}${key}`;
   }
 
-  /** Turns an AWS SDK error into the SDK's error kinds; the message names the key and the bucket. */
+  /** Turns an AWS SDK error into the SDK's error kinds (src/s3/errors.ts); the message names the key and the bucket. */
   private mapError(action: string, key: string, err: unknown): FlameError {
-    if (err instanceof FlameError) return err;
-    const name = nameOf(err);
-    const status = statusOf(err);
-    const detail = err instanceof Error ? err.message : String(err);
-    if (name === 'NoSuchBucket') return new NotFoundError(`cannot ${action} ${this.where(key)}: bucket ${JSON.stringify(this.bucket)} does not exist`, { cause: err });
-    if (name === 'NoSuchKey' || name === 'NotFound' || status === 404) return new NotFoundError(`object ${JSON.stringify(key)} not found at ${this.where(key)}`, { cause: err });
-    if (AUTH_ERRORS.has(name) || status === 401 || status === 403) {
-      return new UnauthorizedError(`cannot ${action} ${this.where(key)}: access denied (${name || status})`, { cause: err });
-    }
-    return new InternalError(`cannot ${action} ${this.where(key)}: ${name ? `${name}: ` : ''}${detail}`, { cause: err });
+    return s3Error(action, this.where(key), err, { bucket: this.bucket, endpoint: this.endpoint });
   }
 
   /** Creates the bucket if it does not exist yet. */
@@ -153,13 +103,14 @@ export class S3ObjectStore implements ObjectStore {
       await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
       return;
     } catch (err) {
-      if (statusOf(err) !== 404 && nameOf(err) !== 'NotFound' && nameOf(err) !== 'NoSuchBucket') throw this.mapError('check bucket of', '', err);
+      const mapped = this.mapError('check bucket of', '', err);
+      if (!(mapped instanceof NotFoundError)) throw mapped;
     }
     try {
       await this.client.send(new CreateBucketCommand({ Bucket: this.bucket }));
     } catch (err) {
       // another node may have created it in the meantime
-      if (nameOf(err) === 'BucketAlreadyOwnedByYou' || nameOf(err) === 'BucketAlreadyExists') return;
+      if (s3ErrorName(err) === 'BucketAlreadyOwnedByYou' || s3ErrorName(err) === 'BucketAlreadyExists') return;
       throw this.mapError('create bucket for', '', err);
     }
   }
@@ -237,7 +188,7 @@ export class S3ObjectStore implements ObjectStore {
       };
     } catch (err) {
       const mapped = this.mapError('read', key, err);
-      if (mapped instanceof NotFoundError && nameOf(err) !== 'NoSuchBucket') return undefined;
+      if (mapped instanceof NotFoundError && !isMissingBucket(err)) return undefined;
       throw mapped;
     }
   }
@@ -271,12 +222,9 @@ export class S3ObjectStore implements ObjectStore {
     const worker = async (): Promise<void> => {
       while (next < keys.length) {
         const i = next++;
-        try {
-          out[i] = await this.head(keys[i]);
-        } catch (err) {
-          // keys written by other tools that this SDK would refuse are left out, not fatal
-          if (!(err instanceof BadRequestError)) throw err;
-        }
+        // keys written by other tools that this SDK would refuse are left out, not fatal; checked
+        // here rather than by catching BadRequestError, which a 400 from the service is too
+        if (isSafeKey(keys[i])) out[i] = await this.head(keys[i]);
       }
     };
     await Promise.all(Array.from({ length: Math.min(8, keys.length) }, worker));
@@ -291,7 +239,7 @@ export class S3ObjectStore implements ObjectStore {
       await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
     } catch (err) {
       const mapped = this.mapError('delete', key, err);
-      if (mapped instanceof NotFoundError && nameOf(err) !== 'NoSuchBucket') return;
+      if (mapped instanceof NotFoundError && !isMissingBucket(err)) return;
       throw mapped;
     }
   }

@@ -3,28 +3,24 @@
  * analyst) and this node's local storage. Values travel encoded with the codec; big final results
  * can be streamed in and out without holding them in memory.
  *
- * Keys:
- *   hub    projects/<project>/analyses/<analysis>/intermediate/<id>   intermediate results of every node
- *   hub    projects/<project>/analyses/<analysis>/final/<id>          final results (aggregator only)
- *   local  projects/<project>/local/<id>                              this node's results, kept across the
- *                                                                     project's analyses (seed 003: "for later
- *                                                                     analysis in the same project")
+ * The key layout is `layout.ts`; what is stored and listed with each result `result-info.ts`; final
+ * results' signatures `final-proof.ts`.
  */
-import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { contentTypeOfKind, decodeValue, encodeValue, valueKindOf, type FlameValue, type JsonValue } from '../codec/index.js';
-import { BadRequestError, NotFoundError, UnauthorizedError } from '../errors.js';
+import { randomUUID, type KeyObject } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { contentTypeOfKind, decodeBudgetOf, decodeUntrusted, encodeValue, valueKindOf, type FlameValue } from '../codec/index.js';
+import { DEFAULT_LIMITS, type Limits } from '../limits.js';
+import { NotFoundError, UnauthorizedError } from '../errors.js';
 import { assertSafeId } from './keys.js';
-import type { ObjectInfo, ObjectStore } from './port.js';
+import { FinalResultProof } from './final-proof.js';
+import { ResultKeys } from './layout.js';
+import type { ObjectStore } from './port.js';
 import { progressCounter } from './progress.js';
+import { hubInfo, localInfo, resultMetadata, sortByTime, type Encoding, type FinalResultInfo, type HubResultInfo, type LocalResultInfo, type ResultOptions } from './result-info.js';
+import { Hashing, sha256Of, type ResultTrust, type ResultVerification } from './signatures.js';
 
-/** Options when storing a result. */
-export interface ResultOptions {
-  /** A human-readable name (any text up to 256 characters); defaults to the result id. */
-  name?: string;
-  /** Extra JSON facts listed with the result (seed 003's `other`); small, it travels as metadata. */
-  other?: { [key: string]: JsonValue };
-}
+export type { ResultTrust, ResultVerification } from './signatures.js';
+export type { FinalResultInfo, HubResultInfo, LocalResultInfo, ResultOptions } from './result-info.js';
 
 /** Options when streaming a final result. */
 export interface StreamResultOptions extends ResultOptions {
@@ -32,42 +28,6 @@ export interface StreamResultOptions extends ResultOptions {
   onProgress?: (bytes: number) => void;
   /** Media type of the streamed bytes (default application/octet-stream). */
   contentType?: string;
-}
-
-/** One hub result, with seed 003's "result structure hub" fields. */
-export interface HubResultInfo {
-  /** The result's id (a UUID). */
-  result_id: string;
-  /** Its name (the id when none was given). */
-  result_name: string;
-  /** The node that wrote it. */
-  node_id: string;
-  /** Stored bytes. */
-  result_size: number;
-  /** ISO-8601 time it was written. */
-  result_time: string;
-  /** The node that wrote it. */
-  result_owner: string;
-  /** The JSON facts given as `other` when it was stored; `{}` when none. */
-  other: { [key: string]: JsonValue };
-}
-
-/** One local result, with seed 003's "result structure local" fields. */
-export interface LocalResultInfo {
-  /** The result's id (a UUID). */
-  result_id: string;
-  /** Its name (the id when none was given). */
-  result_name: string;
-  /** The analysis that stored it. */
-  analysis_id: string;
-  /** Stored bytes. */
-  result_size: number;
-  /** ISO-8601 time it was written. */
-  result_time: string;
-  /** The node that wrote it. */
-  result_owner: string;
-  /** The JSON facts given as `other` when it was stored; `{}` when none. */
-  other: { [key: string]: JsonValue };
 }
 
 /** What a ResultService works on and for whom. */
@@ -86,12 +46,19 @@ export interface ResultServiceOptions {
   isAggregator: boolean;
   /** The aggregator's node id, for error messages. */
   aggregatorId?: string;
+  /** The aggregator's Ed25519 private key: every final result it submits is signed with it. */
+  signingKey?: KeyObject;
+  /** The roster's view of who signs final results; without it final results cannot be verified. */
+  trust?: ResultTrust;
+  /** Caps on decoding what is read back (default DEFAULT_LIMITS). */
+  limits?: Limits;
 }
 
-/** How the bytes of a result are stored: a codec frame, or raw bytes from a stream. */
-type Encoding = 'flame-v1' | 'raw';
-
-const MAX_NAME_CHARS = 256;
+/** Options of {@link ResultService.getResult}. */
+export interface GetResultOptions {
+  /** Return it even when its signature does not verify (default false: such a result is refused). */
+  unverified?: boolean;
+}
 
 /** Result storage with FLAME's semantics; see the module comment for the key layout. */
 export class ResultService {
@@ -108,6 +75,9 @@ export class ResultService {
   /** This node's local storage. */
   readonly local: ObjectStore;
   private readonly aggregatorId?: string;
+  private readonly keys: ResultKeys;
+  private readonly proof: FinalResultProof;
+  private readonly limits: Limits;
 
   /** Checks the ids (BadRequestError naming a bad one); touches no storage. */
   constructor(options: ResultServiceOptions) {
@@ -117,23 +87,10 @@ export class ResultService {
     this.isAggregator = options.isAggregator;
     this.aggregatorId = options.aggregatorId;
     this.hub = options.hub;
+    this.keys = new ResultKeys(this.projectId, this.analysisId);
+    this.proof = new FinalResultProof({ hub: this.hub, keys: this.keys, nodeId: this.nodeId, projectId: this.projectId, analysisId: this.analysisId, signingKey: options.signingKey, trust: options.trust });
+    this.limits = options.limits ?? DEFAULT_LIMITS;
     this.local = options.local;
-  }
-
-  private analysisPrefix(): string {
-    return `projects/${this.projectId}/analyses/${this.analysisId}`;
-  }
-
-  private intermediateKey(id: string): string {
-    return `${this.analysisPrefix()}/intermediate/${id}`;
-  }
-
-  private finalKey(id: string): string {
-    return `${this.analysisPrefix()}/final/${id}`;
-  }
-
-  private localKey(id: string): string {
-    return `projects/${this.projectId}/local/${id}`;
   }
 
   private assertAggregator(): void {
@@ -142,29 +99,8 @@ export class ResultService {
     throw new UnauthorizedError(`node "${this.nodeId}" may not submit a final result: only ${who} may submit final results`);
   }
 
-  /** Metadata common to every result; `other` and the name are URI-encoded (S3 metadata is ASCII). */
   private metadata(id: string, opts: ResultOptions, encoding: Encoding, kind: string, contentType: string): Record<string, string> {
-    const name = opts.name ?? id;
-    if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_CHARS) {
-      throw new BadRequestError(`result name ${JSON.stringify(name)}: expected 1-${MAX_NAME_CHARS} characters`);
-    }
-    const meta: Record<string, string> = {
-      'result-name': encodeURIComponent(name),
-      'node-id': this.nodeId,
-      'analysis-id': this.analysisId,
-      owner: this.nodeId,
-      encoding,
-      'value-kind': kind,
-      'content-type': encodeURIComponent(contentType),
-    };
-    if (opts.other !== undefined) {
-      if (opts.other === null || typeof opts.other !== 'object' || Array.isArray(opts.other)) {
-        throw new BadRequestError(`result ${JSON.stringify(name)} option other: expected a JSON object`);
-      }
-      if (valueKindOf(opts.other) !== 'json') throw new BadRequestError(`result ${JSON.stringify(name)} option other: JSON only (no bytes, tables or tensors)`);
-      meta.other = encodeURIComponent(JSON.stringify(opts.other));
-    }
-    return meta;
+    return resultMetadata(this, id, opts, encoding, kind, contentType);
   }
 
   private async putValue(store: ObjectStore, key: string, id: string, value: FlameValue, opts: ResultOptions): Promise<string> {
@@ -174,11 +110,16 @@ export class ResultService {
     return id;
   }
 
-  /** Submits a final result to the hub (aggregator only; others get UnauthorizedError). Returns its id. */
+  /** Submits a final result to the hub, signed (aggregator only; others get UnauthorizedError). Returns its id. */
   async sendResult(value: FlameValue, opts: ResultOptions = {}): Promise<string> {
     this.assertAggregator();
+    this.proof.signer();
     const id = randomUUID();
-    return this.putValue(this.hub, this.finalKey(id), id, value, opts);
+    const kind = valueKindOf(value);
+    const bytes = encodeValue(value);
+    await this.hub.put(this.keys.final(id), bytes, { metadata: this.metadata(id, opts, 'flame-v1', kind, contentTypeOfKind(kind)) });
+    await this.proof.sign(id, opts.name ?? id, bytes.byteLength, sha256Of(bytes));
+    return id;
   }
 
   /**
@@ -187,119 +128,133 @@ export class ResultService {
    */
   async sendResultStream(stream: Readable, opts: StreamResultOptions = {}): Promise<string> {
     this.assertAggregator();
+    this.proof.signer();
     const id = randomUUID();
     const contentType = opts.contentType ?? 'application/octet-stream';
-    await this.hub.put(this.finalKey(id), stream, {
+    const hashing = new Hashing();
+    stream.on('error', (e) => hashing.destroy(e));
+    await this.hub.put(this.keys.final(id), stream.pipe(hashing), {
       metadata: this.metadata(id, opts, 'raw', 'bytes', contentType),
       onProgress: opts.onProgress,
     });
+    await this.proof.sign(id, opts.name ?? id, hashing.bytes, hashing.digest ?? sha256Of(new Uint8Array(0)));
     return id;
   }
 
   /** Saves an intermediate result on the hub, for the analysis' other nodes. Returns its id. */
   async saveIntermediateResult(value: FlameValue, opts: ResultOptions = {}): Promise<string> {
     const id = randomUUID();
-    return this.putValue(this.hub, this.intermediateKey(id), id, value, opts);
+    return this.putValue(this.hub, this.keys.intermediate(id), id, value, opts);
   }
 
   /** Saves an intermediate result in this node's local storage. Returns its id. */
   async saveIntermediateResultLocal(value: FlameValue, opts: ResultOptions = {}): Promise<string> {
     const id = randomUUID();
-    return this.putValue(this.local, this.localKey(id), id, value, opts);
+    return this.putValue(this.local, this.keys.local(id), id, value, opts);
   }
 
   /** Every intermediate result of this analysis on the hub (from any node), oldest first. */
   async listIntermediateResults(): Promise<HubResultInfo[]> {
-    return sortByTime((await this.hub.list(`${this.analysisPrefix()}/intermediate/`)).map((o) => this.hubInfo(o)));
+    return sortByTime((await this.hub.list(this.keys.intermediateFolder)).map(hubInfo));
   }
 
-  /** Every final result of this analysis on the hub, oldest first. */
-  async listResults(): Promise<HubResultInfo[]> {
-    return sortByTime((await this.hub.list(`${this.analysisPrefix()}/final/`)).map((o) => this.hubInfo(o)));
+  /**
+   * Every final result of this analysis on the hub, oldest first, each with whether the aggregator's
+   * signature verifies for it (signature and size; `getResult` also checks the content's digest).
+   */
+  async listResults(): Promise<FinalResultInfo[]> {
+    const objects = await this.hub.list(this.keys.finalFolder);
+    const out: FinalResultInfo[] = [];
+    for (const o of objects) {
+      const info = hubInfo(o);
+      const v = await this.proof.verification(info.result_id, o.size).catch((e: Error) => ({ verified: false, detail: e.message }) as ResultVerification);
+      out.push({ ...info, verified: v.verified, ...(v.signed_by ? { signed_by: v.signed_by } : {}), verification: v.detail });
+    }
+    return sortByTime(out);
+  }
+
+  /** Checks a final result's signature and content against the roster (reads the whole result). */
+  async verifyResult(id: string): Promise<ResultVerification> {
+    assertSafeId(id, 'result id');
+    return this.proof.verifyStored(id);
   }
 
   /** Every result this node saved locally for the project (any analysis), oldest first. */
   async listIntermediateResultsLocal(): Promise<LocalResultInfo[]> {
-    return sortByTime(
-      (await this.local.list(`projects/${this.projectId}/local/`)).map((o) => {
-        const common = this.commonInfo(o);
-        return {
-          result_id: common.result_id,
-          result_name: common.result_name,
-          analysis_id: o.metadata['analysis-id'] ?? '',
-          result_size: common.result_size,
-          result_time: common.result_time,
-          result_owner: common.result_owner,
-          other: common.other,
-        };
-      }),
-    );
-  }
-
-  private hubInfo(o: ObjectInfo): HubResultInfo {
-    const common = this.commonInfo(o);
-    return {
-      result_id: common.result_id,
-      result_name: common.result_name,
-      node_id: o.metadata['node-id'] ?? '',
-      result_size: common.result_size,
-      result_time: common.result_time,
-      result_owner: common.result_owner,
-      other: common.other,
-    };
-  }
-
-  private commonInfo(o: ObjectInfo): Omit<HubResultInfo, 'node_id'> {
-    const id = o.key.slice(o.key.lastIndexOf('/') + 1);
-    return {
-      result_id: id,
-      result_name: decodeMeta(o.metadata['result-name']) ?? id,
-      result_size: o.size,
-      result_time: o.lastModified,
-      result_owner: o.metadata.owner ?? '',
-      other: parseOther(o.metadata.other),
-    };
+    return sortByTime((await this.local.list(this.keys.localFolder)).map(localInfo));
   }
 
   /** An intermediate result of this analysis from the hub, decoded. NotFoundError naming the id when absent. */
   async getIntermediateResult(id: string): Promise<FlameValue> {
     assertSafeId(id, 'result id');
-    return this.getValue(this.hub, this.intermediateKey(id), `intermediate result "${id}" of analysis "${this.analysisId}"`);
+    return this.getValue(this.hub, this.keys.intermediate(id), `intermediate result "${id}" of analysis "${this.analysisId}"`);
   }
 
   /** A result this node saved locally, decoded. NotFoundError naming the id when absent. */
   async getIntermediateResultLocal(id: string): Promise<FlameValue> {
     assertSafeId(id, 'result id');
-    return this.getValue(this.local, this.localKey(id), `local result "${id}" of project "${this.projectId}"`);
+    return this.getValue(this.local, this.keys.local(id), `local result "${id}" of project "${this.projectId}"`);
   }
 
-  /** A final result of this analysis, decoded (a streamed one comes back as a Buffer). */
-  async getResult(id: string): Promise<FlameValue> {
+  /**
+   * A final result of this analysis, decoded (a streamed one comes back as a Buffer). Refused with
+   * UnauthorizedError when the aggregator's signature does not verify for its content, unless
+   * `unverified` is set.
+   */
+  async getResult(id: string, opts: GetResultOptions = {}): Promise<FlameValue> {
     assertSafeId(id, 'result id');
-    return this.getValue(this.hub, this.finalKey(id), `final result "${id}" of analysis "${this.analysisId}"`);
+    const what = `final result "${id}" of analysis "${this.analysisId}"`;
+    return this.getValue(this.hub, this.keys.final(id), what, async (bytes) => {
+      if (opts.unverified) return;
+      const v = await this.proof.verification(id, bytes.byteLength, sha256Of(bytes));
+      if (!v.verified) throw new UnauthorizedError(`${what} is not verified: ${v.detail} (read it anyway with unverified: true / --unverified)`);
+    });
   }
 
   /**
    * Streams the stored bytes of a final result: what `sendResultStream` sent, or the codec frame of a
    * value sent with `sendResult` (decode it with `decodeValue`). `onProgress` gets the bytes read so far.
    */
-  async getResultStream(id: string, opts: { onProgress?: (bytes: number) => void } = {}): Promise<Readable> {
+  async getResultStream(id: string, opts: { onProgress?: (bytes: number) => void; unverified?: boolean } = {}): Promise<Readable> {
     assertSafeId(id, 'result id');
     const what = `final result "${id}" of analysis "${this.analysisId}"`;
     let stream: Readable;
+    const info = await this.hub.head(this.keys.final(id));
+    if (!info) throw new NotFoundError(`${what} not found`);
+    const signed = await this.proof.signed(id);
+    if (!opts.unverified) {
+      const v = this.proof.check(signed, id, info.size);
+      if (!v.verified) throw new UnauthorizedError(`${what} is not verified: ${v.detail} (read it anyway with unverified: true / --unverified)`);
+    }
     try {
-      stream = await this.hub.getStream(this.finalKey(id));
+      stream = await this.hub.getStream(this.keys.final(id));
     } catch (err) {
       if (err instanceof NotFoundError) throw new NotFoundError(`${what} not found`, { cause: err });
       throw err;
     }
-    if (opts.onProgress === undefined) return stream;
+    // The digest is known only at the end: the stream fails there when the bytes are not the signed ones.
+    const hashing = new Hashing((sha256, size) => {
+      if (opts.unverified) return;
+      const v = this.proof.check(signed, id, size, sha256);
+      if (!v.verified) throw new UnauthorizedError(`${what} is not verified: ${v.detail}`);
+    });
+    stream.on('error', (err) => hashing.destroy(err));
+    const checked = stream.pipe(hashing);
+    if (opts.onProgress === undefined) return checked;
     const counter = progressCounter(opts.onProgress);
-    stream.on('error', (err) => counter.destroy(err));
-    return stream.pipe(counter);
+    checked.on('error', (err) => counter.destroy(err));
+    return checked.pipe(counter);
   }
 
-  private async getValue(store: ObjectStore, key: string, what: string): Promise<FlameValue> {
+  /** Whether final result `id` was sent as a stream (`sendResultStream`: raw bytes) rather than a value. */
+  async isStreamedResult(id: string): Promise<boolean> {
+    assertSafeId(id, 'result id');
+    const info = await this.hub.head(this.keys.final(id));
+    if (!info) throw new NotFoundError(`final result "${id}" of analysis "${this.analysisId}" not found`);
+    return info.metadata.encoding === 'raw';
+  }
+
+  private async getValue(store: ObjectStore, key: string, what: string, check?: (bytes: Uint8Array) => Promise<void>): Promise<FlameValue> {
     const info = await store.head(key);
     if (info === undefined) throw new NotFoundError(`${what} not found`);
     let bytes: Uint8Array;
@@ -310,31 +265,9 @@ export class ResultService {
       if (err instanceof NotFoundError) throw new NotFoundError(`${what} not found`, { cause: err });
       throw err;
     }
+    await check?.(bytes);
     if (info.metadata.encoding === 'raw') return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return decodeValue(bytes, what);
+    // Stored values are peer data too (any node of the analysis can write the hub): bounded decoding.
+    return decodeUntrusted(bytes, what, decodeBudgetOf(this.limits, 'maxReferenceBytes'));
   }
-}
-
-function decodeMeta(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  try {
-    return decodeURIComponent(value);
-  } catch {
-    return value;
-  }
-}
-
-function parseOther(value: string | undefined): { [key: string]: JsonValue } {
-  const text = decodeMeta(value);
-  if (text === undefined) return {};
-  try {
-    const parsed = JSON.parse(text) as unknown;
-    return parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as { [key: string]: JsonValue }) : {};
-  } catch {
-    return {}; // metadata written by another tool: list the result anyway
-  }
-}
-
-function sortByTime<T extends { result_time: string; result_id: string }>(items: T[]): T[] {
-  return items.sort((a, b) => a.result_time.localeCompare(b.result_time) || a.result_id.localeCompare(b.result_id));
 }

@@ -4,11 +4,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { BadRequestError } from '../../src/errors.js';
-import type { BrokerAdapter, ParticipantInfo, WireMessage } from '../../src/broker/port.js';
+import type { BrokerAdapter, DeliveryInfo, ParticipantInfo, WireMessage } from '../../src/broker/port.js';
+
+/** Every node id the suite uses (adapters are told the participants of their analysis). */
+export const CONFORMANCE_NODES = ['node-a', 'node.b', 'a', 'b', 'c', 'late', 'nobody'];
 
 /** One fresh analysis on the adapter under test. */
 export interface BrokerTestAnalysis {
-  /** A new adapter (own connection) acting for `nodeId` in this analysis. */
+  /** A new adapter (own connection) acting for `nodeId` in this analysis (participants: {@link CONFORMANCE_NODES}). */
   open(nodeId: string): Promise<BrokerAdapter>;
   /** Removes whatever the analysis left on the broker. */
   dispose(): Promise<void>;
@@ -33,7 +36,7 @@ export function collector(reject?: (msg: WireMessage, attempt: number) => boolea
   const received: WireMessage[] = [];
   const attempts = new Map<string, number>();
   let changed: () => void = () => undefined;
-  const handler = async (msg: WireMessage): Promise<void> => {
+  const handler = async (msg: WireMessage, _info?: DeliveryInfo): Promise<void> => {
     const attempt = (attempts.get(msg.id) ?? 0) + 1;
     attempts.set(msg.id, attempt);
     changed();
@@ -86,7 +89,7 @@ export function describeBrokerConformance(name: string, makeAnalysis: () => Prom
       const got = collector();
       await b.start('node.b', got.handler);
       const body = new Uint8Array(256).map((_, i) => i);
-      const sent = wireMessage('node-a', 'node.b', 7, { category: 'intermediate_result', reply_to: 'earlier-id:1', body });
+      const sent = wireMessage('node-a', 'node.b', 7, { category: 'intermediate_result', reply_to: 'earlier-id:1', session: 'abc123', auth: 'v1 kidA kidB tag', body });
       const plain = wireMessage('node-a', 'node.b', 8);
       await a.publish(sent);
       await a.publish(plain);
@@ -94,23 +97,24 @@ export function describeBrokerConformance(name: string, makeAnalysis: () => Prom
       const [first, second] = got.received;
       expect({ ...first, body: Buffer.from(first.body) }).toEqual({ ...sent, body: Buffer.from(body) });
       expect(second.reply_to).toBeUndefined();
+      expect(second.session).toBeUndefined();
       expect(second.message_number).toBe(8);
       expect(new TextDecoder().decode(second.body)).toBe('node-a#8');
     });
 
-    it('keeps the order of each sender and runs one handler at a time', async () => {
+    it('keeps the order of each sender and runs one handler at a time per sender', async () => {
       const a = await open('a');
       const c = await open('c');
       const b = await open('b');
-      let running = 0;
+      const running = new Map<string, number>();
       let maxRunning = 0;
       const got = collector();
-      await b.start('b', async (m) => {
-        running++;
-        maxRunning = Math.max(maxRunning, running);
+      await b.start('b', async (m, info) => {
+        running.set(m.sender, (running.get(m.sender) ?? 0) + 1);
+        maxRunning = Math.max(maxRunning, running.get(m.sender)!);
         await sleep(m.message_number % 5 === 0 ? 3 : 0);
-        running--;
-        await got.handler(m);
+        running.set(m.sender, running.get(m.sender)! - 1);
+        await got.handler(m, info);
       });
       const sends: Promise<void>[] = [];
       for (let i = 1; i <= 40; i++) {
@@ -125,6 +129,36 @@ export function describeBrokerConformance(name: string, makeAnalysis: () => Prom
       // c's sends overlapped, so only completeness is promised for them.
       expect(new Set(got.received.filter((m) => m.sender === 'c').map((m) => m.message_number)).size).toBe(40);
       expect(maxRunning).toBe(1);
+    });
+
+    it("does not let one sender's backlog hold up another sender", async () => {
+      const a = await open('a');
+      const c = await open('c');
+      const b = await open('b');
+      // Every message from a is refused (as a receiver holding a sender back would); c's still arrive.
+      const got = collector((m) => m.sender === 'a');
+      await b.start('b', got.handler);
+      for (let i = 1; i <= 20; i++) await a.publish(wireMessage('a', 'b', i));
+      for (let i = 1; i <= 5; i++) await c.publish(wireMessage('c', 'b', i));
+      await got.until(() => got.received.filter((m) => m.sender === 'c').length === 5);
+      expect(got.received.filter((m) => m.sender === 'a')).toHaveLength(0);
+    });
+
+    it('tells the handler the delivery attempt and waits the retryAfterMs a rejection asks for', async () => {
+      const a = await open('a');
+      const b = await open('b');
+      const seen: Array<{ attempt: number; at: number }> = [];
+      let done = false;
+      await b.start('b', async (_m, info) => {
+        seen.push({ attempt: info.attempt, at: Date.now() });
+        if (info.attempt < 2) throw Object.assign(new Error('later'), { retryAfterMs: 600 });
+        done = true;
+      });
+      await a.publish(wireMessage('a', 'b', 1));
+      const deadline = Date.now() + 8000;
+      while (!done && Date.now() < deadline) await sleep(50);
+      expect(seen.map((s) => s.attempt)).toEqual([1, 2]);
+      expect(seen[1].at - seen[0].at).toBeGreaterThanOrEqual(500);
     });
 
     it('delivers messages sent before the recipient started', async () => {
@@ -204,8 +238,8 @@ export function describeBrokerConformance(name: string, makeAnalysis: () => Prom
       const a = await open('a');
       const b = await open('b');
       const t0 = new Date(Date.now() - 5000).toISOString();
-      const infoA: ParticipantInfo = { nodeId: 'a', role: 'analyzer', publicKey: 'QUJD', lastSeen: t0 };
-      const infoB: ParticipantInfo = { nodeId: 'b', role: 'aggregator', publicKey: 'REVG', lastSeen: t0 };
+      const infoA: ParticipantInfo = { nodeId: 'a', role: 'analyzer', keys: { kid: 'k1', box: 'QUJD', sign: 'REVG' }, lastSeen: t0 };
+      const infoB: ParticipantInfo = { nodeId: 'b', role: 'aggregator', lastSeen: t0 };
       expect(await a.participants()).toEqual([]);
       await a.announce(infoA);
       await b.announce(infoB);

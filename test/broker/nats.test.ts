@@ -2,10 +2,10 @@
 import { randomUUID } from 'node:crypto';
 import { jest } from '@jest/globals';
 import { connect, nanos } from 'nats';
-import { NatsBrokerAdapter } from '../../src/broker/nats.js';
-import { analysisNames } from '../../src/broker/nats-names.js';
+import { NatsBrokerAdapter } from '../../src/broker/nats/index.js';
+import { analysisNames } from '../../src/broker/nats/index.js';
 import { NATS_URL } from '../helpers/nats.js';
-import { collector, describeBrokerConformance, wireMessage } from './conformance.js';
+import { CONFORMANCE_NODES, collector, describeBrokerConformance, wireMessage } from './conformance.js';
 
 jest.setTimeout(30_000);
 
@@ -17,7 +17,7 @@ export function randomAnalysisId(): string {
 describeBrokerConformance('NATS JetStream', async () => {
   const analysisId = randomAnalysisId();
   return {
-    open: (nodeId) => NatsBrokerAdapter.connect({ servers: [NATS_URL], analysisId, nodeId, name: `test-${nodeId}` }),
+    open: (nodeId) => NatsBrokerAdapter.connect({ servers: [NATS_URL], analysisId, nodeId, name: `test-${nodeId}`, participants: CONFORMANCE_NODES, provision: 'create' }),
     dispose: () => NatsBrokerAdapter.purgeAnalysis({ servers: [NATS_URL], analysisId }),
   };
 });
@@ -25,8 +25,8 @@ describeBrokerConformance('NATS JetStream', async () => {
 describe('NatsBrokerAdapter', () => {
   it('drops, on the consumer side, a copy that got past the server duplicate window', async () => {
     const analysisId = randomAnalysisId();
-    const a = await NatsBrokerAdapter.connect({ servers: [NATS_URL], analysisId, nodeId: 'a' });
-    const b = await NatsBrokerAdapter.connect({ servers: [NATS_URL], analysisId, nodeId: 'b' });
+    const a = await NatsBrokerAdapter.connect({ servers: [NATS_URL], analysisId, nodeId: 'a', participants: ['a', 'b'], provision: 'create' });
+    const b = await NatsBrokerAdapter.connect({ servers: [NATS_URL], analysisId, nodeId: 'b', participants: ['a', 'b'] });
     const admin = await connect({ servers: NATS_URL });
     try {
       const got = collector();
@@ -40,6 +40,7 @@ describe('NatsBrokerAdapter', () => {
       const { stream } = analysisNames(analysisId);
       const info = await jsm.streams.info(stream);
       await jsm.streams.update(stream, { ...info.config, duplicate_window: nanos(100) });
+      // (the adapter re-checks the config only at connect; a shorter duplicate window is acceptable)
       await new Promise((r) => setTimeout(r, 300));
       await a.publish(m);
       await a.publish(wireMessage('a', 'b', 2));
@@ -59,6 +60,7 @@ describe('NatsBrokerAdapter', () => {
   it('names the server when it cannot connect, and checks its inputs', async () => {
     await expect(NatsBrokerAdapter.connect({ servers: ['nats://127.0.0.1:1'], analysisId: 'x' })).rejects.toThrow(/127\.0\.0\.1:1/);
     await expect(NatsBrokerAdapter.connect({ servers: [NATS_URL], analysisId: 'bad id' })).rejects.toThrow(/analysisId.*"bad id"/);
+    await expect(NatsBrokerAdapter.connect({ servers: [NATS_URL], analysisId: 'x', participants: ['bad id'] })).rejects.toThrow(/participants\[0\].*"bad id"/);
     await expect(NatsBrokerAdapter.connect({ servers: [], analysisId: 'x' })).rejects.toThrow(/servers/);
   });
 });

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -73,8 +73,12 @@ describe.each([
   beforeEach(() => {
     // a fresh project per test keeps the listings independent
     base = { hub: stores.hub, projectId: `p-${randomUUID().slice(0, 8)}`, analysisId: 'analysis-1' };
-    aggregator = new ResultService({ ...base, local: stores.local, nodeId: 'node-a', isAggregator: true, aggregatorId: 'node-a' });
-    analyzer = new ResultService({ ...base, local: stores.otherLocal, nodeId: 'node-b', isAggregator: false, aggregatorId: 'node-a' });
+    // the aggregator signs final results; both check them against the "roster" of signing keys
+    const keys = { 'node-a': generateKeyPairSync('ed25519'), 'node-b': generateKeyPairSync('ed25519') };
+    const spki = (k: KeyObject) => k.export({ format: 'der', type: 'spki' }).toString('base64');
+    const trust = { aggregatorId: 'node-a', signKeysOf: (n: string) => (n in keys ? [spki(keys[n as 'node-a'].publicKey)] : undefined) };
+    aggregator = new ResultService({ ...base, local: stores.local, nodeId: 'node-a', isAggregator: true, aggregatorId: 'node-a', signingKey: keys['node-a'].privateKey, trust });
+    analyzer = new ResultService({ ...base, local: stores.otherLocal, nodeId: 'node-b', isAggregator: false, aggregatorId: 'node-a', trust });
   });
 
   it('lets only the aggregator submit a final result', async () => {
@@ -100,6 +104,9 @@ describe.each([
       result_time: expect.any(String),
       result_owner: 'node-a',
       other: { rounds: 3 },
+      verified: true,
+      signed_by: 'node-a',
+      verification: 'signature and size verified',
     });
     expect(info.result_size).toBeGreaterThan(20);
     expect(Date.parse(info.result_time)).toBeGreaterThanOrEqual(before - 2000);

@@ -1,11 +1,15 @@
 /**
- * Names of the NATS resources of one analysis: subjects, stream, durable consumers, KV bucket and
- * reply-inbox prefixes. Shared by the NATS adapter and the permission generator so they always agree.
+ * Names of the NATS resources of one analysis: subjects, streams, durable consumers, KV keys and
+ * reply-inbox prefixes. Shared by the adapter, the provisioning and the permission generator so they
+ * always agree.
+ *
+ * A message's subject carries its recipient and its sender (`flame.<a>.inbox.<to>.<from>`), and a node
+ * may publish only on subjects that end in its own id: the broker itself binds the sender to the login.
  *
  * Ids may contain '.', which NATS treats as a subject token separator and forbids in stream,
  * consumer and bucket names. Every id is therefore escaped injectively: '_' → '__', '.' → '_d'.
  */
-import { checkBrokerId } from './delivery.js';
+import { checkBrokerId } from '../delivery.js';
 
 /** Escapes an id into a single subject token that is also a valid stream/consumer/bucket name part. */
 export function natsToken(id: string): string {
@@ -21,14 +25,18 @@ export function fromNatsToken(token: string): string {
 export interface AnalysisNames {
   /** JetStream stream holding every node's inbox. */
   stream: string;
-  /** Stream subjects: every node's inbox. */
+  /** Stream subjects: every (recipient, sender) pair. */
   inboxWildcard: string;
   /** JetStream KV bucket with participant records (its stream is `KV_<bucket>`). */
   bucket: string;
-  /** Subject of `nodeId`'s inbox. */
-  inbox(nodeId: string): string;
-  /** Durable consumer of `nodeId`'s inbox. */
-  durable(nodeId: string): string;
+  /** The KV bucket's stream. */
+  kvStream: string;
+  /** Subject of messages from `sender` to `recipient`. */
+  inbox(recipient: string, sender: string): string;
+  /** Every subject `sender` may publish messages on. */
+  outbox(sender: string): string;
+  /** Durable consumer of `recipient`'s messages from `sender`. */
+  durable(recipient: string, sender: string): string;
   /** Core NATS subject on which a started node answers pings. */
   ping(nodeId: string): string;
   /** Wildcard over every node's ping subject. */
@@ -37,6 +45,8 @@ export interface AnalysisNames {
   replyPrefix(nodeId: string): string;
   /** KV key of `nodeId`'s participant record. */
   participantKey(nodeId: string): string;
+  /** KV key of the roster the operator publishes (no node id can take it: ids start with a letter or digit). */
+  rosterKey: string;
 }
 
 /** The names of analysis `analysisId`'s NATS resources. */
@@ -46,13 +56,17 @@ export function analysisNames(analysisId: string): AnalysisNames {
   const node = (nodeId: string): string => natsToken(checkBrokerId('nodeId', nodeId));
   return {
     stream: `FLAME_${a}`,
-    inboxWildcard: `flame.${a}.inbox.*`,
+    inboxWildcard: `flame.${a}.inbox.*.*`,
     bucket: `FLAME_${a}`,
-    inbox: (n) => `flame.${a}.inbox.${node(n)}`,
-    durable: (n) => `inbox_${node(n)}`,
+    kvStream: `KV_FLAME_${a}`,
+    inbox: (to, from) => `flame.${a}.inbox.${node(to)}.${node(from)}`,
+    outbox: (from) => `flame.${a}.inbox.*.${node(from)}`,
+    // '_' is escaped to '__' in tokens, so a single '_' between the two ids is unambiguous.
+    durable: (to, from) => `in_${node(to)}_${node(from)}`,
     ping: (n) => `flame.${a}.ping.${node(n)}`,
     pingWildcard: `flame.${a}.ping.*`,
     replyPrefix: (n) => `_FLAME_INBOX.${a}.${node(n)}`,
     participantKey: (n) => node(n),
+    rosterKey: '_roster',
   };
 }

@@ -1,9 +1,14 @@
 /**
- * Sealing a payload for one node (an "ECIES"-style box): each node has an X25519 key pair and
- * announces its public key; a sender makes a fresh ephemeral key pair per message, derives an
- * AES-256-GCM key from the X25519 shared secret with HKDF-SHA256, and ships the ephemeral public
- * key with the ciphertext. Only the holder of the recipient's private key can open it, and any
- * change to the ciphertext, the header or the associated data makes opening fail.
+ * Sealing a payload for one node (an "ECIES"-style box): each node has an X25519 key pair; a sender
+ * makes a fresh ephemeral key pair per message, derives an AES-256-GCM key from the X25519 shared
+ * secret with HKDF-SHA256, and ships the ephemeral public key with the ciphertext. Only the holder of
+ * the recipient's private key can open it, and any change to the ciphertext, the header or the
+ * associated data makes opening fail.
+ *
+ * Version 2 also authenticates the sender, as HPKE's auth mode does: the key is derived from both
+ * DH(ephemeral, recipient) and DH(sender's static key, recipient), so only the holder of the sender's
+ * private key can produce a box that opens with the sender's public key. Version 1 (anonymous) is
+ * written only when no sender key is given.
  *
  * Sealed layout: version (1) | ephemeral public key (32) | IV (12) | GCM tag (16) | ciphertext.
  */
@@ -20,14 +25,17 @@ import {
 } from 'node:crypto';
 import { BadRequestError, UnauthorizedError } from '../errors.js';
 
-/** Format version written in the first byte. */
+/** Format version of anonymous boxes (no sender key). */
 export const SEAL_VERSION = 1;
+/** Format version of sender-authenticated boxes. */
+export const SEAL_AUTH_VERSION = 2;
 const KEY_BYTES = 32;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 /** Bytes a sealed message has on top of its plaintext. */
 export const SEAL_OVERHEAD = 1 + KEY_BYTES + IV_BYTES + TAG_BYTES;
 const HKDF_INFO = Buffer.from('flame-sdk seal v1 x25519-hkdf-sha256-aes256gcm');
+const HKDF_INFO_AUTH = Buffer.from('flame-sdk seal v2 auth x25519-hkdf-sha256-aes256gcm');
 
 /** A node's key pair: the public half travels (base64 SPKI DER), the private half stays in memory. */
 export interface NodeKeys {
@@ -63,7 +71,8 @@ export function publicKeyOf(privateKey: KeyObject): string {
   return createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).toString('base64');
 }
 
-function importPublicKey(base64Spki: string): KeyObject {
+/** An X25519 public key from base64 SPKI DER; BadRequestError naming it when it is not one. */
+export function importPublicKey(base64Spki: string): KeyObject {
   const shown = typeof base64Spki === 'string' && base64Spki.length > 24 ? `${base64Spki.slice(0, 24)}…` : base64Spki;
   let key: KeyObject;
   try {
@@ -92,41 +101,76 @@ function deriveKey(shared: Buffer, ephemeralPublic: Buffer, recipientPublic: Buf
   return Buffer.from(hkdfSync('sha256', shared, Buffer.concat([ephemeralPublic, recipientPublic]), HKDF_INFO, KEY_BYTES));
 }
 
+/** Auth mode: both shared secrets, salted with all three public keys. */
+function deriveAuthKey(sharedEphemeral: Buffer, sharedStatic: Buffer, ephemeralPublic: Buffer, recipientPublic: Buffer, senderPublic: Buffer): Buffer {
+  return Buffer.from(
+    hkdfSync('sha256', Buffer.concat([sharedEphemeral, sharedStatic]), Buffer.concat([ephemeralPublic, recipientPublic, senderPublic]), HKDF_INFO_AUTH, KEY_BYTES),
+  );
+}
+
 /** Associated data: the version byte and the caller's context, so neither can be swapped unnoticed. */
-function associatedData(aad: string | undefined): Buffer {
-  return Buffer.concat([Buffer.from([SEAL_VERSION]), Buffer.from(aad ?? '', 'utf8')]);
+function associatedData(version: number, aad: string | undefined): Buffer {
+  return Buffer.concat([Buffer.from([version]), Buffer.from(aad ?? '', 'utf8')]);
+}
+
+/** Options of {@link sealFor}. */
+export interface SealOptions {
+  /** The sender's X25519 private key: the box then proves who sealed it (version 2). */
+  senderPrivateKey?: KeyObject;
 }
 
 /**
  * Encrypts `plaintext` so that only the owner of `recipientPublicKey` (base64 SPKI DER) can read it.
  * `aad` is authenticated but not encrypted (e.g. "analysis/recipient/result-id"): opening needs the same.
+ * With `senderPrivateKey`, opening also needs the sender's public key, and only that sender could have sealed it.
  */
-export function sealFor(recipientPublicKey: string, plaintext: Uint8Array, aad?: string): Uint8Array {
+export function sealFor(recipientPublicKey: string, plaintext: Uint8Array, aad?: string, opts: SealOptions = {}): Uint8Array {
   const recipient = importPublicKey(recipientPublicKey);
   const ephemeral = generateKeyPairSync('x25519');
   const shared = diffieHellman({ privateKey: ephemeral.privateKey, publicKey: recipient });
   const ephemeralRaw = rawPublic(ephemeral.publicKey);
-  const key = deriveKey(shared, ephemeralRaw, rawPublic(recipient));
+  const sender = opts.senderPrivateKey;
+  if (sender !== undefined && !(sender instanceof KeyObject && sender.type === 'private' && sender.asymmetricKeyType === 'x25519')) {
+    throw new BadRequestError('seal: the sender key must be an x25519 private KeyObject');
+  }
+  const version = sender ? SEAL_AUTH_VERSION : SEAL_VERSION;
+  const key = sender
+    ? deriveAuthKey(shared, diffieHellman({ privateKey: sender, publicKey: recipient }), ephemeralRaw, rawPublic(recipient), rawPublic(createPublicKey(sender)))
+    : deriveKey(shared, ephemeralRaw, rawPublic(recipient));
   const iv = randomBytes(IV_BYTES);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
-  cipher.setAAD(associatedData(aad));
+  cipher.setAAD(associatedData(version, aad));
   const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([Buffer.from([SEAL_VERSION]), ephemeralRaw, iv, cipher.getAuthTag(), ciphertext]);
+  return Buffer.concat([Buffer.from([version]), ephemeralRaw, iv, cipher.getAuthTag(), ciphertext]);
+}
+
+/** Options of {@link openSealed}. */
+export interface OpenOptions {
+  /**
+   * The expected sender's X25519 public key (base64 SPKI DER): only a version-2 box sealed by that
+   * sender opens. Without it only anonymous (version 1) boxes open.
+   */
+  senderPublicKey?: string;
 }
 
 /**
  * Decrypts what {@link sealFor} produced for this node. Throws UnauthorizedError naming `what` when
- * the message was sealed for another node, was changed, is truncated, or `aad` differs.
+ * the message was sealed for another node or by another sender, was changed, is truncated, or `aad` differs.
  */
-export function openSealed(privateKey: KeyObject, sealed: Uint8Array, aad?: string, what = 'sealed data'): Uint8Array {
+export function openSealed(privateKey: KeyObject, sealed: Uint8Array, aad?: string, what = 'sealed data', opts: OpenOptions = {}): Uint8Array {
   const refuse = (cause?: unknown): never => {
-    throw new UnauthorizedError(`cannot decrypt ${what}: not sealed for this node or tampered`, cause === undefined ? undefined : { cause });
+    throw new UnauthorizedError(
+      `cannot decrypt ${what}: not sealed for this node${opts.senderPublicKey ? ' by its sender' : ''} or tampered`,
+      cause === undefined ? undefined : { cause },
+    );
   };
   if (!(privateKey instanceof KeyObject) || privateKey.type !== 'private' || privateKey.asymmetricKeyType !== 'x25519') {
     throw new BadRequestError(`cannot decrypt ${what}: the private key must be an x25519 private KeyObject`);
   }
+  const senderKey = opts.senderPublicKey === undefined ? undefined : importPublicKey(opts.senderPublicKey);
+  const version = senderKey ? SEAL_AUTH_VERSION : SEAL_VERSION;
   const buf = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
-  if (buf.length < SEAL_OVERHEAD || buf[0] !== SEAL_VERSION) return refuse();
+  if (buf.length < SEAL_OVERHEAD || buf[0] !== version) return refuse();
   let offset = 1;
   const ephemeralRaw = buf.subarray(offset, (offset += KEY_BYTES));
   const iv = buf.subarray(offset, (offset += IV_BYTES));
@@ -134,9 +178,12 @@ export function openSealed(privateKey: KeyObject, sealed: Uint8Array, aad?: stri
   const ciphertext = buf.subarray(offset);
   try {
     const shared = diffieHellman({ privateKey, publicKey: keyFromRaw(ephemeralRaw) });
-    const key = deriveKey(shared, Buffer.from(ephemeralRaw), rawPublic(createPublicKey(privateKey)));
+    const ownPublic = rawPublic(createPublicKey(privateKey));
+    const key = senderKey
+      ? deriveAuthKey(shared, diffieHellman({ privateKey, publicKey: senderKey }), Buffer.from(ephemeralRaw), ownPublic, rawPublic(senderKey))
+      : deriveKey(shared, Buffer.from(ephemeralRaw), ownPublic);
     const decipher = createDecipheriv('aes-256-gcm', key, iv);
-    decipher.setAAD(associatedData(aad));
+    decipher.setAAD(associatedData(version, aad));
     decipher.setAuthTag(tag);
     return Buffer.concat([decipher.update(ciphertext), decipher.final()]);
   } catch (err) {

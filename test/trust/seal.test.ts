@@ -7,7 +7,7 @@ import {
   publicKeyOf,
   SEAL_OVERHEAD,
   sealFor,
-} from '../../src/crypto/seal.js';
+} from '../../src/trust/seal.js';
 
 const plaintext = Buffer.from('local statistics of node B: {"n": 120, "sum": 3.25}');
 const aad = 'analysis-1/node-b/result-42';

@@ -1,0 +1,82 @@
+/**
+ * Attack: a hostile node (or storage operator) sends arbitrary mutations of valid frames. A seeded
+ * fuzzer over every decoder (envelope, json, bytes, arrow, tensor, composite with nested arrow and
+ * tensor parts) sends 12,000 mutated frames through decodeValue and decodeUntrusted, in a child
+ * process whose peak RSS is measured. Each frame must be refused with a BadRequestError naming it,
+ * or decoded into a value that reads whole, within 1 s; the whole run must stay under 256 MiB.
+ * Before the fix, Arrow length mutations hung the decoder for minutes and ended in a V8 heap abort.
+ *
+ * Reproduce a run with FLAME_FUZZ_SEED=<seed> (printed below); FLAME_FUZZ_FRAMES changes the count.
+ */
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const MiB = 1024 * 1024;
+const FRAMES = Number(process.env.FLAME_FUZZ_FRAMES ?? 12_000);
+
+interface Tally {
+  refused: number;
+  decoded: number;
+}
+
+interface Report extends Tally {
+  seed: number;
+  frames: number;
+  byKind: Record<string, Tally>;
+  byMutation: Record<string, Tally>;
+  slowestMs: Record<'decodeValue' | 'decodeUntrusted', { ms: number; frame: string }>;
+  peakRssBytes: number;
+  baselineRssBytes: number;
+  seconds: number;
+  failures: string[];
+}
+
+function runChild(): Promise<{ report?: Report; stderr: string; code: number | null }> {
+  return new Promise((resolve) => {
+    // A capped heap makes V8 collect as it goes, so the RSS measured is what decoding holds, not how far
+    // garbage piled up before a collection on a loaded machine (CI saw 270 MiB of growth where 60 is usual).
+    const child = spawn(process.execPath, ['--max-old-space-size=192', '--import', 'tsx', path.join(here, 'decoder-fuzz-child.ts')], {
+      env: { ...process.env, FLAME_FUZZ_FRAMES: String(FRAMES) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // a hang (the attack before the fix) must fail the test, not stall it
+    const timer = setTimeout(() => child.kill('SIGKILL'), 170_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      const line = stdout.trim().split('\n').pop() ?? '';
+      resolve({ report: line.startsWith('{') ? (JSON.parse(line) as Report) : undefined, stderr, code });
+    });
+  });
+}
+
+describe('seeded fuzzing of every decoder', () => {
+  it('refuses or decodes every mutated frame within 1 s each and 256 MiB overall', async () => {
+    const { report, stderr, code } = await runChild();
+    if (report === undefined) throw new Error(`fuzz child gave no report (exit ${code}); stderr:\n${stderr.slice(-4000)}`);
+    const f = report.slowestMs;
+    console.log(
+      `decoder fuzz, seed ${report.seed}: ${report.frames} frames (each through decodeValue and decodeUntrusted): ` +
+        `${report.refused} refused, ${report.decoded} decoded; slowest decodeValue ${f.decodeValue.ms.toFixed(1)} ms (${f.decodeValue.frame}), ` +
+        `decodeUntrusted ${f.decodeUntrusted.ms.toFixed(1)} ms (${f.decodeUntrusted.frame}); peak RSS ${(report.peakRssBytes / MiB).toFixed(0)} MiB (${(report.baselineRssBytes / MiB).toFixed(0)} MiB before the first frame); ` +
+        `${report.seconds.toFixed(1)} s\nby kind ${JSON.stringify(report.byKind)}\nby mutation ${JSON.stringify(report.byMutation)}`,
+    );
+    expect(report.failures).toEqual([]);
+    expect(code).toBe(0);
+    expect(report.frames).toBeGreaterThanOrEqual(10_000);
+    for (const kind of ['json', 'bytes', 'arrow', 'tensor', 'composite']) {
+      expect(report.byKind[kind]?.refused).toBeGreaterThan(0);
+      expect(report.byKind[kind]?.decoded).toBeGreaterThan(0);
+    }
+    expect(f.decodeValue.ms).toBeLessThan(1000);
+    expect(f.decodeUntrusted.ms).toBeLessThan(1000);
+    // Decoding may take at most 256 MiB on top of what the process held before the first frame.
+    expect(report.peakRssBytes - report.baselineRssBytes).toBeLessThan(256 * MiB);
+    expect(report.peakRssBytes).toBeLessThan(512 * MiB);
+  }, 180_000);
+});
