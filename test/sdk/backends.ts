@@ -7,15 +7,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { MemoryBrokerHub } from '../../src/broker/memory.js';
-import { NatsBrokerAdapter } from '../../src/broker/nats.js';
+import { NatsBrokerAdapter } from '../../src/broker/nats/index.js';
 import type { FlameConfigInput } from '../../src/config.js';
+import { FsObjectStore } from '../../src/results/fs.js';
 import { FlameSDK } from '../../src/sdk.js';
+import { localRoster } from '../../src/trust/local-roster.js';
+import type { Roster } from '../../src/trust/roster.js';
 import { NATS_URL } from '../helpers/nats.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
 
 export interface Cluster {
   analysisId: string;
   dir: string;
+  /** The pinned roster every node of the cluster trusts (their keys are made when the cluster is). */
+  roster: Roster;
   /** Connect one node of the cluster (extra config merged in). */
   connect(nodeId: string, extra?: FlameConfigInput): Promise<FlameSDK>;
   /** Close every connected node and delete what the cluster created. */
@@ -32,16 +37,26 @@ async function baseCluster(participants: string[], config: (dir: string, analysi
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'flame-sdk-test-'));
   const analysisId = `t-${randomUUID().slice(0, 12)}`;
   const sdks: FlameSDK[] = [];
+  const localDir = (nodeId: string): string => path.join(dir, 'nodes', nodeId);
+  const roster = await localRoster({
+    projectId: 'local-project',
+    analysisId,
+    aggregatorId: participants[participants.length - 1],
+    nodes: participants.map((nodeId) => ({ nodeId, local: new FsObjectStore(localDir(nodeId)) })),
+  });
   return {
     analysisId,
     dir,
+    roster,
     async connect(nodeId, extra = {}) {
       const sdk = await FlameSDK.connect({
         nodeId,
         analysisId,
         participants,
         aggregatorId: participants[participants.length - 1],
-        local: { type: 'fs', dir: path.join(dir, 'nodes', nodeId) },
+        projectId: 'local-project',
+        local: { type: 'fs', dir: localDir(nodeId) },
+        trust: { mode: 'roster', roster },
         logLevel: 'silent',
         heartbeatMs: 200,
         ...config(dir, analysisId),

@@ -7,23 +7,26 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { natsAuthorizationConfig } from '../../src/broker/nats-permissions.js';
+import { natsAuthorizationConfig } from '../../src/broker/nats/index.js';
 import type { FlameConfigInput } from '../../src/config.js';
 import { UnauthorizedError } from '../../src/errors.js';
 import { FlameSDK } from '../../src/sdk.js';
 import { runStar } from '../../src/star/runner.js';
+import { makeFederation, type TestFederation } from '../helpers/federation.js';
 import { startNatsServer, type TestNatsServer } from '../helpers/nats.js';
 
 const analysisId = 'auth-sdk';
 const pw = { a: randomBytes(12).toString('hex'), agg: randomBytes(12).toString('hex') };
 let server: TestNatsServer;
 let dir: string;
+let federation: TestFederation;
 
 beforeAll(async () => {
   server = await startNatsServer({
-    config: natsAuthorizationConfig({ analysisId, nodes: [{ nodeId: 'a', password: pw.a }, { nodeId: 'agg', password: pw.agg }] }),
+    config: natsAuthorizationConfig({ analysisId, aggregatorId: 'agg', nodes: [{ nodeId: 'a', password: pw.a }, { nodeId: 'agg', password: pw.agg }] }),
   });
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'flame-auth-'));
+  federation = await makeFederation({ dir, analysisId, nodes: ['a', 'agg'], aggregatorId: 'agg', localDir: (n) => path.join(dir, n) });
 });
 afterAll(async () => {
   await server.stop();
@@ -32,6 +35,7 @@ afterAll(async () => {
 
 function config(nodeId: string, user: string, pass: string): FlameConfigInput {
   return {
+    trust: federation.trust,
     nodeId,
     analysisId,
     participants: ['a', 'agg'],
@@ -44,8 +48,7 @@ function config(nodeId: string, user: string, pass: string): FlameConfigInput {
 }
 
 test('each node works with its own login; posing as another node is refused', async () => {
-  const a = await FlameSDK.connect(config('a', 'a', pw.a));
-  const agg = await FlameSDK.connect(config('agg', 'agg', pw.agg));
+  const [agg, a] = await Promise.all([FlameSDK.connect(config('agg', 'agg', pw.agg)), FlameSDK.connect(config('a', 'a', pw.a))]);
   try {
     await a.sendMessage('agg', { hi: 1 });
     expect((await agg.awaitMessage('a', { timeoutMs: 5000 })).data).toEqual({ hi: 1 });

@@ -4,8 +4,9 @@
  */
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { NatsBrokerAdapter } from '../../src/broker/nats.js';
+import { NatsBrokerAdapter } from '../../src/broker/nats/index.js';
 import { runCli, type CliRun } from '../cli/run-cli.js';
+import { makeFederation } from '../helpers/federation.js';
 import { NATS_URL } from '../helpers/nats.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
 
@@ -32,10 +33,13 @@ test('three node processes on NATS + S3 compute the federated mean', async () =>
     FLAME_HUB_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
     FLAME_LOG_LEVEL: 'info',
   };
+  const localDir = (id: string): string => path.join('/tmp', analysisId, id);
+  const federation = await makeFederation({ dir: path.join('/tmp', analysisId), analysisId, nodes: ['node-a', 'node-b', 'agg'], aggregatorId: 'agg', localDir });
   const node = (id: string, data?: string) => ({
     ...common,
+    ...federation.env,
     FLAME_NODE_ID: id,
-    FLAME_LOCAL_DIR: path.join('/tmp', analysisId, id),
+    FLAME_LOCAL_DIR: localDir(id),
     FLAME_DATA_SOURCES: JSON.stringify(data ? [{ id: 'values', type: 'folder', path: path.resolve('data/example', data) }] : []),
   });
   try {

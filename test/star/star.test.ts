@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { federatedMean, parseColumn, SOURCE_ID } from '../../analyses/federated-mean/index.js';
 import { MemoryBrokerHub } from '../../src/broker/memory.js';
+import { makeFederation } from '../helpers/federation.js';
 import { FsObjectStore } from '../../src/results/fs.js';
 import { FlameSDK } from '../../src/sdk.js';
 import type { StarAnalysis } from '../../src/star/analysis.js';
@@ -54,7 +55,9 @@ test('rounds repeat until converged, with the previous aggregate sent back', asy
 async function connectNodes(ids: string[], participants: string[]) {
   const hub = new MemoryBrokerHub();
   const dir = await fs.mkdtemp('/tmp/flame-star-');
-  const base = { analysisId: 'star-test', participants, aggregatorId: participants[participants.length - 1], broker: { type: 'memory' as const, hub }, logLevel: 'silent' as const };
+  const aggregatorId = participants[participants.length - 1];
+  const { trust } = await makeFederation({ dir, analysisId: 'star-test', nodes: participants, aggregatorId, localDir: (n) => `${dir}/${n}` });
+  const base = { analysisId: 'star-test', participants, aggregatorId, broker: { type: 'memory' as const, hub }, logLevel: 'silent' as const, trust };
   const sdks = await Promise.all(ids.map((nodeId) => FlameSDK.connect({ ...base, nodeId, hub: { type: 'fs', dir: `${dir}/hub` }, local: { type: 'fs', dir: `${dir}/${nodeId}` } })));
   const cleanup = async () => {
     await Promise.all(sdks.map((s) => s.close()));
@@ -137,4 +140,44 @@ test("the runner takes only its own messages: an analysis' messages to the aggre
   const [, aggOut] = await Promise.all(sdks.map((s) => runStar(s, chatty)));
   expect(aggOut.result).toBe('side channel');
   await cleanup();
+});
+
+test('a simulation in which a node fails rejects with its error only once every node has stopped', async () => {
+  const failing: StarAnalysis<{ v: number }, { v: number }> = {
+    analyze: ({ sdk }) => {
+      if (sdk.nodeId === 'y') throw new Error('cannot read images.csv');
+      return { v: 1 };
+    },
+    aggregate: (r) => ({ v: r.length }),
+  };
+  const sdks: FlameSDK[] = [];
+  const err = await simulate(failing, { nodes: [{ id: 'x' }, { id: 'y' }, { id: 'agg' }], logLevel: 'silent', timeoutMs: 30_000, onConnect: (s) => sdks.push(s) }).catch((e: Error) => e);
+  expect(String(err)).toMatch(/cannot read images\.csv/);
+  // Nobody is still running (and writing into the run's folders) when the caller gets the error.
+  expect(sdks.map((s) => s.status).every((st) => st === 'failed' || st === 'executed')).toBe(true);
+  // A closed node's wait ends at once instead of at its timeout.
+  const t = Date.now();
+  await expect(sdks[0].awaitMessage(undefined, { timeoutMs: 20_000 })).rejects.toThrow(/is closed/);
+  expect(Date.now() - t).toBeLessThan(1000);
+});
+
+test('an analyzer whose first round arrived before it started the run answers it once', async () => {
+  const { memoryFederation } = await import('../helpers/memory-federation.js');
+  const f = await memoryFederation(['x', 'agg'], 'early-round-');
+  try {
+    const [x, agg] = await Promise.all([f.connect('x'), f.connect('agg')]);
+    const sum: StarAnalysis<{ v: number }, { total: number }> = {
+      analyze: () => ({ v: 7 }),
+      aggregate: (results) => ({ total: results.reduce((t, r) => t + r.value.v, 0) }),
+    };
+    const aggregated = runStar(agg, sum, { timeoutMs: 20_000 });
+    // The round waits in x's inbox, not yet taken, when x begins.
+    const t0 = Date.now();
+    while (x.getMessages({ from: 'agg' }).length === 0 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 10));
+    const [ox, oagg] = await Promise.all([runStar(x, sum, { timeoutMs: 20_000 }), aggregated]);
+    expect([ox.result, oagg.result]).toEqual([{ total: 7 }, { total: 7 }]);
+    expect(agg.getMessages({ from: 'x' })).toHaveLength(1);
+  } finally {
+    await f.cleanup();
+  }
 });
