@@ -41,7 +41,7 @@ export function describeDataSource(config: DataSourceConfig): DataSourceInfo {
   switch (config.type) {
     case 'fhir': {
       // Credentials may hide in the URL's user info or query; keep origin and path only.
-      let location = config.baseUrl;
+      let location: string;
       try {
         const u = new URL(config.baseUrl);
         location = `${u.origin}${u.pathname}`.replace(/\/+$/, '');
@@ -68,7 +68,15 @@ export class DataApi {
   private readonly sources = new Map<string, DataSourceConfig>();
   private readonly clients = new Map<string, DataClient>();
 
-  constructor(sources: DataSourceConfig[], private readonly options: DataClientOptions = {}) {
+  private readonly external = new Map<string, { info: DataSourceInfo; client: DataClient }>();
+
+  /**
+   * @param sources the configured sources
+   * @param options how clients are made
+   * @param external sources whose clients are made elsewhere (a FLAME node's Kong sources), by id
+   */
+  constructor(sources: DataSourceConfig[], private readonly options: DataClientOptions = {}, external: Array<{ info: DataSourceInfo; client: DataClient }> = []) {
+    for (const e of external) this.external.set(e.info.id, e);
     for (const s of sources) {
       if (this.sources.has(s.id)) throw new BadRequestError(`data source id "${s.id}" is configured twice`);
       describeDataSource(s); // rejects unknown types now rather than on first use
@@ -78,7 +86,7 @@ export class DataApi {
 
   /** Every source: id, type and location, without secrets. */
   getDataSources(): DataSourceInfo[] {
-    return [...this.sources.values()].map(describeDataSource);
+    return [...[...this.sources.values()].map(describeDataSource), ...[...this.external.values()].filter((e) => !this.sources.has(e.info.id)).map((e) => ({ ...e.info }))];
   }
 
   /** The client of source `id`; NotFoundError listing the known ids when there is none. */
@@ -86,8 +94,10 @@ export class DataApi {
     const cached = this.clients.get(id);
     if (cached) return cached;
     const config = this.sources.get(id);
+    const external = this.external.get(id);
+    if (!config && external) return external.client;
     if (!config) {
-      const known = [...this.sources.keys()];
+      const known = [...this.sources.keys(), ...this.external.keys()];
       throw new NotFoundError(
         `no data source "${id}"; known: ${known.length ? known.map((k) => `"${k}"`).join(', ') : '(none configured)'}`,
       );

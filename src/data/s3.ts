@@ -2,10 +2,11 @@
  * The S3 data source: objects below a bucket + prefix on any S3 API (AWS, MinIO, SeaweedFS),
  * addressed by keys relative to the prefix. Listing is paginated; reads stream.
  */
-import https from 'node:https';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, ListObjectsV2Command, S3Client, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
-import { BadRequestError, FlameError, InternalError, NotFoundError, UnauthorizedError } from '../errors.js';
+import { GetObjectCommand, ListObjectsCommand, type GetObjectCommandOutput, type S3Client } from '@aws-sdk/client-s3';
+import { BadRequestError, InternalError } from '../errors.js';
+import { makeS3Client } from '../s3/client.js';
+import { s3Error } from '../s3/errors.js';
 import { checkDataKey, checkListPrefix } from './keys.js';
 import type { DataEntry, FileDataClient, S3Connection } from './port.js';
 
@@ -13,28 +14,8 @@ import type { DataEntry, FileDataClient, S3Connection } from './port.js';
 export interface S3DataClientOptions extends S3Connection {
   /** Only objects below this prefix are visible; keys are relative to it. */
   prefix?: string;
-  /** Where the insecure-TLS warning goes; default `console.warn`. */
+  /** Where the insecure-TLS warning goes; default stderr, once per process. */
   onWarning?: (message: string) => void;
-}
-
-/** Build the S3 client of a data source (path-style when an endpoint is given). */
-function makeClient(o: S3DataClientOptions, location: string): S3Client {
-  const credentials =
-    o.accessKeyId && o.secretAccessKey ? { accessKeyId: o.accessKeyId, secretAccessKey: o.secretAccessKey } : undefined;
-  let requestHandler: { httpsAgent: https.Agent } | undefined;
-  if (o.insecure) {
-    (o.onWarning ?? ((m: string) => console.warn(m)))(
-      `S3 data source ${location}: TLS certificate verification is OFF (insecure); use only with trusted test servers`,
-    );
-    requestHandler = { httpsAgent: new https.Agent({ rejectUnauthorized: false }) };
-  }
-  return new S3Client({
-    region: o.region,
-    endpoint: o.endpoint,
-    forcePathStyle: o.forcePathStyle ?? Boolean(o.endpoint),
-    credentials,
-    requestHandler,
-  });
 }
 
 /** `"a/b"` → `"a/b/"`, `"/a/"` → `"a/"`, undefined → `""`. */
@@ -59,21 +40,25 @@ export class S3DataClient implements FileDataClient {
     this.prefix = normalizePrefix(options.prefix);
     this.location = `s3://${this.bucket}/${this.prefix}`;
     this.endpoint = options.endpoint ?? `AWS region ${options.region}`;
-    this.client = makeClient(options, this.location);
+    this.client = makeS3Client(options, { onWarning: options.onWarning });
   }
 
-  /** Every object below `prefix` (relative to the source's prefix), sorted by key. */
+  /**
+   * Every object below `prefix` (relative to the source's prefix), sorted by key. Pages with
+   * ListObjects (v1) and a marker rather than v2 continuation tokens: every S3 API has it, and some
+   * (s3rver on OpenSSL 3) fail to mint v2 tokens, so an uploaded dataset of over 1000 images could
+   * not be listed there.
+   */
   async list(prefix?: string): Promise<DataEntry[]> {
     const sub = checkListPrefix(prefix, this.describe());
     const entries: DataEntry[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.call(`list "${sub}"`, () =>
-        this.client.send(
-          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + sub, ContinuationToken: token }),
-        ),
+    let marker: string | undefined;
+    for (;;) {
+      const page = await this.call('list', sub, () =>
+        this.client.send(new ListObjectsCommand({ Bucket: this.bucket, Prefix: this.prefix + sub, Marker: marker })),
       );
-      for (const o of page.Contents ?? []) {
+      const contents = page.Contents ?? [];
+      for (const o of contents) {
         if (!o.Key || o.Key.endsWith('/')) continue; // "folder" marker objects are not files
         entries.push({
           key: o.Key.slice(this.prefix.length),
@@ -81,15 +66,18 @@ export class S3DataClient implements FileDataClient {
           lastModified: (o.LastModified ?? new Date(0)).toISOString(),
         });
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+      const last = page.NextMarker ?? contents[contents.length - 1]?.Key;
+      // a server that repeats its last key is not followed around in circles
+      if (!page.IsTruncated || last === undefined || last === marker) break;
+      marker = last;
+    }
     return entries.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   /** The whole object. */
   async getBytes(key: string): Promise<Uint8Array> {
     const out = await this.get(key);
-    return this.call(`read "${key}"`, () => (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+    return this.call('read', key, () => (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
   }
 
   /** The object as a stream (requested before returning, so a missing key fails here). */
@@ -111,38 +99,16 @@ export class S3DataClient implements FileDataClient {
 
   private get(key: string): Promise<GetObjectCommandOutput> {
     checkDataKey(key, this.describe());
-    return this.call(`read "${key}"`, () =>
+    return this.call('read', key, () =>
       this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key })),
     );
   }
 
-  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private async call<T>(action: string, key: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
-      throw this.mapError(what, err);
+      throw s3Error(action, `${this.location}${key}`, err, { bucket: this.bucket, endpoint: this.endpoint });
     }
-  }
-
-  private mapError(what: string, err: unknown): FlameError {
-    if (err instanceof FlameError) return err;
-    const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-    const status = e.$metadata?.httpStatusCode;
-    const name = e.name ?? 'Error';
-    if (name === 'NoSuchKey' || (status === 404 && name !== 'NoSuchBucket')) {
-      return new NotFoundError(`${this.describe()}: ${what}: no such object`, { cause: err });
-    }
-    if (name === 'NoSuchBucket') {
-      return new NotFoundError(`${this.describe()}: ${what}: bucket "${this.bucket}" does not exist`, { cause: err });
-    }
-    if (status === 401 || status === 403) {
-      return new UnauthorizedError(`${this.describe()}: ${what}: access denied (${name})`, { cause: err });
-    }
-    if (status === undefined) {
-      return new InternalError(`${this.describe()}: ${what}: S3 endpoint ${this.endpoint} unreachable (${e.code ?? e.message ?? name})`, {
-        cause: err,
-      });
-    }
-    return new InternalError(`${this.describe()}: ${what}: HTTP ${status} ${name}`, { cause: err });
   }
 }

@@ -1,7 +1,8 @@
 /**
- * What a local dataset becomes in hub storage: its kind (image folder, IDX pair, CSV file), the
- * objects to upload (name, size, a way to stream the bytes again), details for the manifest and a
- * fingerprint of the source, so a resumed upload can tell whether the source is still the same.
+ * What a local dataset becomes in hub storage: its kind (image folder, IDX pair, CSV file), what to
+ * upload (single objects with a way to stream their bytes again, or for an image folder one object
+ * per image below a prefix), details for the manifest and a fingerprint of the source, so a resumed
+ * upload can tell whether the source is still the same.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -11,8 +12,9 @@ import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { BadRequestError, NotFoundError } from '../errors.js';
+import { checkDataKey } from '../data/keys.js';
 import { compareKeys } from '../results/keys.js';
-import { tarSize, tarStream, type TarEntry } from './tar.js';
+import type { LocalObject } from './object-set.js';
 
 /** The dataset kinds `flame datasets upload` understands. */
 export type DatasetKind = 'image_folder' | 'idx' | 'csv';
@@ -21,15 +23,31 @@ export type DatasetKind = 'image_folder' | 'idx' | 'csv';
 export type DatasetFileRole = 'images' | 'labels' | 'table';
 
 /** One object to upload: its name beside the manifest, its size and how to read its bytes. */
-export interface PlannedFile {
+export interface PlannedObject {
+  layout: 'object';
   name: string;
   role: DatasetFileRole;
-  /** `tar` (an image folder packed as one archive), `idx`, `idx.gz` or `csv`. */
-  format: 'tar' | 'idx' | 'idx.gz' | 'csv';
+  format: 'idx' | 'idx.gz' | 'csv';
   size: number;
   /** A fresh stream of exactly `size` bytes, the same bytes every time while the source is unchanged. */
   open(): Readable;
 }
+
+/** Files that become one object each below a prefix beside the manifest (an image folder's `images/`). */
+export interface PlannedObjectSet {
+  layout: 'prefix';
+  /** The prefix below the dataset, ending in `/`. */
+  name: string;
+  role: DatasetFileRole;
+  format: 'objects';
+  /** Total bytes of the files. */
+  size: number;
+  /** The files in upload order, keyed `<class>/<file>`. */
+  files: LocalObject[];
+}
+
+/** What one entry of a dataset's manifest becomes in storage. */
+export type PlannedFile = PlannedObject | PlannedObjectSet;
 
 /** A local dataset, ready to upload. */
 export interface DatasetPlan {
@@ -45,6 +63,9 @@ export interface DatasetPlan {
 
 /** File name extensions taken as images in an image folder. */
 export const IMAGE_EXTENSIONS = ['.png', '.jpg', '.jpeg', '.gif', '.bmp', '.tif', '.tiff', '.webp'];
+
+/** Longest image path inside the folder: S3 keys hold 1024 bytes, the dataset's prefix takes the rest. */
+const MAX_IMAGE_KEY_BYTES = 900;
 
 interface SourceFile {
   rel: string;
@@ -83,14 +104,19 @@ async function collectImages(root: string, dir: string, out: SourceFile[]): Prom
     const st = await fsp.stat(abs);
     if (st.isDirectory()) await collectImages(root, abs, out);
     else if (st.isFile() && isImage(e.name)) {
-      out.push({ rel: path.relative(root, abs).split(path.sep).join('/'), abs, size: st.size, mtimeMs: st.mtimeMs });
+      const rel = path.relative(root, abs).split(path.sep).join('/');
+      // each image becomes an object key the data API must read back
+      checkDataKey(rel, `image folder ${root}`);
+      if (Buffer.byteLength(rel) > MAX_IMAGE_KEY_BYTES) throw new BadRequestError(`image folder ${root}: path ${rel} is longer than ${MAX_IMAGE_KEY_BYTES} bytes`);
+      out.push({ rel, abs, size: st.size, mtimeMs: st.mtimeMs });
     }
   }
 }
 
 /**
- * An image folder: one sub-folder per class (nested folders inside a class are kept), packed as
- * one tar whose entries are `<class>/<file>`. Hidden files and non-image files are left out.
+ * An image folder: one sub-folder per class (nested folders inside a class are kept), uploaded as
+ * one object per image, `images/<class>/<file>`: the S3 data source reads that prefix as the same
+ * labelled image collection as the local folder. Hidden files and non-image files are left out.
  */
 async function planImageFolder(dir: string): Promise<DatasetPlan> {
   const files: SourceFile[] = [];
@@ -109,13 +135,13 @@ async function planImageFolder(dir: string): Promise<DatasetPlan> {
   if (files.length === 0) {
     throw new BadRequestError(`image folder ${dir} has no images in class sub-folders (extensions ${IMAGE_EXTENSIONS.join(' ')})`);
   }
-  const entries: TarEntry[] = files.map((f) => ({ name: f.rel, source: f.abs, size: f.size, mtime: Math.floor(f.mtimeMs / 1000) }));
+  const bytes = files.reduce((a, f) => a + f.size, 0);
   return {
     kind: 'image_folder',
     sourcePath: dir,
     fingerprint: fingerprint('image_folder', files),
-    files: [{ name: 'images.tar', role: 'images', format: 'tar', size: tarSize(entries), open: () => tarStream(entries) }],
-    details: { classes, images: files.length, bytes: files.reduce((a, f) => a + f.size, 0) },
+    files: [{ layout: 'prefix', name: 'images/', role: 'images', format: 'objects', size: bytes, files: files.map((f) => ({ key: f.rel, source: f.abs, size: f.size })) }],
+    details: { classes, images: files.length, bytes },
   };
 }
 
@@ -182,7 +208,8 @@ async function planIdx(imagesPath: string, labelsPath: string): Promise<DatasetP
   if (imgHead.dims[0] !== lblHead.dims[0]) {
     throw new BadRequestError(`IDX pair does not match: ${images.abs} has ${imgHead.dims[0]} items, ${labels.abs} has ${lblHead.dims[0]} labels`);
   }
-  const file = (f: SourceFile, role: DatasetFileRole, gz: boolean): PlannedFile => ({
+  const file = (f: SourceFile, role: DatasetFileRole, gz: boolean): PlannedObject => ({
+    layout: 'object',
     name: `${role}.idx${gz ? '.gz' : ''}`,
     role,
     format: gz ? 'idx.gz' : 'idx',
@@ -217,7 +244,7 @@ async function planCsv(csvPath: string): Promise<DatasetPlan> {
     kind: 'csv',
     sourcePath: csv.abs,
     fingerprint: fingerprint('csv', [csv]),
-    files: [{ name: 'data.csv', role: 'table', format: 'csv', size: csv.size, open: fileStream(csv) }],
+    files: [{ layout: 'object', name: 'data.csv', role: 'table', format: 'csv', size: csv.size, open: fileStream(csv) }],
     details: { columns, rows },
   };
 }

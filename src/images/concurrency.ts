@@ -4,7 +4,10 @@
  * file in memory; a small window keeps the pool busy and memory flat.
  */
 
-/** Results of {@link mapConcurrent}: the value, or the error the item failed with. */
+/**
+ * Results of {@link mapConcurrent}: `{ok: true, value}` with what `fn` returned, or
+ * `{ok: false, error}` with what the item failed with.
+ */
 export type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
 
 /**

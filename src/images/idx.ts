@@ -19,8 +19,11 @@ export type IdxData = Uint8Array | Int8Array | Int16Array | Int32Array | Float32
 
 /** A parsed IDX file: element type, dimension sizes (outermost first) and the elements, row-major. */
 export interface IdxArray {
+  /** Element type, from the magic number. */
   type: IdxType;
+  /** Size of each dimension, outermost first. */
   dims: number[];
+  /** The elements, row-major. */
   data: IdxData;
 }
 
@@ -150,8 +153,11 @@ export async function writeIdx(path: string, dims: number[], data: Uint8Array, o
 
 /** An IDX images/labels pair (MNIST layout): `count` grey images of `rows` x `cols`. */
 export interface IdxImageSet {
+  /** Number of images (and labels). */
   count: number;
+  /** Image height in pixels. */
   rows: number;
+  /** Image width in pixels. */
   cols: number;
   /** count × rows × cols grey bytes. */
   images: Uint8Array;

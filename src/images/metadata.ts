@@ -4,7 +4,7 @@
  * and is several times slower on small images (see bench/images.ts).
  */
 import { BadRequestError } from '../errors.js';
-import { decodeImage, type ImageSource } from './decode.js';
+import { decodeImage, type DecodeOptions, type ImageSource } from './decode.js';
 import { meanStd } from './pooling.js';
 import type { ImageMetadata, ImageStats } from './types.js';
 
@@ -123,10 +123,11 @@ export function imageStatsFromPixels(
 
 /**
  * Per-channel sums of the image at `path` (one raw decode).
- * @throws NotFoundError if the file is missing; BadRequestError if it is empty, not an image or corrupt.
+ * @throws NotFoundError if the file is missing; BadRequestError if it is empty, not an image, corrupt
+ *   or over `options.maxPixels`.
  */
-export async function imageStats(path: string): Promise<ImageStats> {
-  const img = await decodeImage(path);
+export async function imageStats(path: string, options: DecodeOptions = {}): Promise<ImageStats> {
+  const img = await decodeImage(path, undefined, options);
   return imageStatsFromPixels(img.pixels, img.width, img.height, img.channels, img.maxValue);
 }
 
@@ -134,8 +135,8 @@ export async function imageStats(path: string): Promise<ImageStats> {
  * Per-channel sums of an encoded image held in memory (S3 objects, FHIR attachments).
  * @param name what error messages call the image (e.g. its key or resource reference)
  */
-export async function imageStatsFromBuffer(bytes: Uint8Array, name: string): Promise<ImageStats> {
-  const img = await decodeImage(bytes, name);
+export async function imageStatsFromBuffer(bytes: Uint8Array, name: string, options: DecodeOptions = {}): Promise<ImageStats> {
+  const img = await decodeImage(bytes, name, options);
   return imageStatsFromPixels(img.pixels, img.width, img.height, img.channels, img.maxValue);
 }
 
@@ -147,15 +148,16 @@ export function metadataFromStats(stats: ImageStats): ImageMetadata {
 
 /**
  * Seed-000 metadata (channels, height, width, per-channel mean and population std on a 0–1 scale)
- * of the image at `path` or of an encoded image in memory.
+ * of the image at `path` or of an encoded image in memory; an image over `options.maxPixels` (from
+ * its header) is refused before decoding.
  * @param name for in-memory images, what error messages call the image
  */
-export async function getImageMetadata(source: ImageSource, name?: string): Promise<ImageMetadata> {
-  const img = await decodeImage(source, name);
+export async function getImageMetadata(source: ImageSource, name?: string, options: DecodeOptions = {}): Promise<ImageMetadata> {
+  const img = await decodeImage(source, name, options);
   return metadataFromStats(imageStatsFromPixels(img.pixels, img.width, img.height, img.channels, img.maxValue));
 }
 
 /** {@link getImageMetadata} for an encoded image in memory; `name` labels it in errors. */
-export function getImageMetadataFromBuffer(bytes: Uint8Array, name: string): Promise<ImageMetadata> {
-  return getImageMetadata(bytes, name);
+export function getImageMetadataFromBuffer(bytes: Uint8Array, name: string, options: DecodeOptions = {}): Promise<ImageMetadata> {
+  return getImageMetadata(bytes, name, options);
 }

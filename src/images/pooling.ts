@@ -111,6 +111,9 @@ export function mergeSums(parts: Iterable<ChannelSums>): ChannelSums {
 /**
  * Per-channel mean and population standard deviation from sums. No pixels give empty arrays.
  * Rounding can make Σx²/n − mean² a hair negative for constant images; that is clamped to 0.
+ *
+ * @property __type.mean Per-channel mean, 0–1 scale.
+ * @property __type.std_dev Per-channel population standard deviation, 0–1 scale.
  */
 export function meanStd(s: ChannelSums): { mean: number[]; std_dev: number[] } {
   checkSums(s);

@@ -7,7 +7,9 @@
 export interface ImageMetadata {
   /** 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA (as decoded). */
   channels: number;
+  /** Height in pixels. */
   height: number;
+  /** Width in pixels. */
   width: number;
   /** Per-channel mean, 0–1 scale (8-bit values / 255, 16-bit values / 65535). */
   mean: number[];
@@ -26,6 +28,7 @@ export interface DatasetFile extends ImageMetadata {
   current_class?: string;
   /** The class the image had before diagnosis/cleaning. */
   original_class?: string;
+  /** Embeddings for plotting, in results (`"2d"`: the point on the diagnosis's 2-D map); empty in requests. */
   projections?: Projections;
   /** Predicted class probabilities (one vector per model/fold). */
   confidence_vectors?: number[][];
@@ -36,6 +39,7 @@ export type ClassFiles = Record<string, DatasetFile>;
 
 /** A labelled image dataset: class names, pooled per-channel mean/std, and files per class. */
 export interface Dataset {
+  /** The class names, in the dataset's order (the classifier's label indices follow it). */
   classes: string[];
   /** Pooled per-channel mean over every pixel of every file, 0–1 scale. */
   mean: number[];
@@ -50,41 +54,59 @@ export type TaskName = 'mislabeled_images' | 'lighting_conditions' | 'blurry' | 
 
 /** One requested task of a diagnosis job. */
 export interface TaskRequest {
+  /** Which analysis to run. */
   name: TaskName;
 }
 
 /** `start_diagnosis_job`'s request. */
 export interface DiagnosisRequest {
+  /** True: run every task when `tasks` is left out or empty; false: run exactly the listed tasks. */
   auto: boolean;
+  /** The platform's id of the dataset, echoed in the output. */
   dataset_uuid: string;
+  /** The images to diagnose, grouped by their current class. */
   dataset: Dataset;
+  /** The tasks to run, each at most once. */
   tasks: TaskRequest[];
 }
 
 /** A task's verdict: the files it flags and the ones it keeps. */
 export interface TaskResult {
+  /** The task this verdict is for. */
   name: TaskName;
+  /** The input split in two, each a full dataset with its own pooled mean/std. */
   datasets: {
+    /** The files the task flags (e.g. likely mislabelled, too dark). */
     outliers: Dataset;
+    /** The files the task found nothing wrong with. */
     inliers: Dataset;
   };
 }
 
 /** `start_diagnosis_job`'s output. */
 export interface DiagnosisResponse {
+  /** The request's `dataset_uuid`. */
   dataset_uuid: string;
+  /** One verdict per task that ran. */
   tasks: TaskResult[];
 }
 
 /** `start_cleaning_job`'s request: the diagnosis results, applied automatically or as given. */
 export interface CleaningRequest {
+  /**
+   * True: relabel the mislabelled outliers whose suggested class is confident enough, drop the other
+   * outliers; false: `tasks` carries a reviewer's decisions, and every outlier left in it is acted on.
+   */
   auto: boolean;
+  /** The platform's id of the dataset, echoed in the output. */
   dataset_uuid: string;
+  /** The diagnosis verdicts to clean by (a diagnosis output's `tasks`, possibly edited by a person). */
   tasks: TaskResult[];
 }
 
 /** `start_cleaning_job`'s output. */
 export interface CleaningResponse {
+  /** The request's `dataset_uuid`. */
   dataset_uuid: string;
   /** Files relabelled (their `current_class` is the corrected class). */
   corrected: Dataset;
@@ -94,6 +116,7 @@ export interface CleaningResponse {
 
 /** `get_image_metadata`'s request. */
 export interface ImageMetadataRequest {
+  /** Path of the image file to read. */
   path: string;
 }
 
@@ -118,6 +141,8 @@ export interface ChannelSums {
 
 /** The sums of one image, with its size. */
 export interface ImageStats extends ChannelSums {
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
 }

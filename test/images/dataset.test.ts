@@ -5,7 +5,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { FhirClient } from '../../src/data/fhir.js';
 import { FolderDataClient } from '../../src/data/folder.js';
 import { S3DataClient } from '../../src/data/s3.js';
-import { NotFoundError } from '../../src/errors.js';
+import { BadRequestError, NotFoundError } from '../../src/errors.js';
 import { datasetFromFhir, datasetFromFiles, datasetFromFolder, type DatasetBuild } from '../../src/images/dataset.js';
 import { getImageMetadata } from '../../src/images/metadata.js';
 import { fileUuid, uuidV5 } from '../../src/images/uuid.js';
@@ -74,6 +74,11 @@ describe('uuids', () => {
     expect(uuidV5('python.org', '6ba7b810-9dad-11d1-80b4-00c04fd430c8')).toBe('886313e1-3b8a-5372-9b90-0c9aee199e5d');
     expect(fileUuid('/x/cat/1.png', 'node-a')).toBe('91f3a11e-8b4a-5b5e-81b1-bf75ec4555ae');
     expect(fileUuid('/x/cat/1.png')).not.toBe(fileUuid('/x/cat/1.png', 'node-a'));
+  });
+
+  test('a namespace that is not a UUID is a bad request naming it', () => {
+    expect(() => uuidV5('python.org', 'not-a-uuid')).toThrow(BadRequestError);
+    expect(() => uuidV5('python.org', '6ba7b810-9dad-11d1-80b4-00c04fd430c')).toThrow('Namespace "6ba7b810-9dad-11d1-80b4-00c04fd430c" is not a UUID');
   });
 });
 

@@ -1,7 +1,7 @@
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { getImageMetadata } from '../../src/images/metadata.js';
-import { sniffSampleLayout, type SampleLayout } from '../../src/images/sniff.js';
+import { IMAGE_SIGNATURE_BYTES, sniffImageFormat, sniffSampleLayout, type SampleLayout } from '../../src/images/sniff.js';
 import { pixels16, pixels8, rawImage } from './helpers.js';
 
 /** What sharp's own header parse says, in the same terms. */
@@ -72,5 +72,22 @@ describe('sniffSampleLayout', () => {
     const jpeg = await rawImage(pixels8(16, 8, 3, g), 16, 8, 3).jpeg().toBuffer();
     expect(sniffSampleLayout(jpeg.subarray(0, 6))).toBeUndefined();
     expect(sniffSampleLayout(Buffer.from('plain text'))).toBeUndefined();
+  });
+});
+
+describe('sniffImageFormat', () => {
+  it('names the format of every image kind sharp writes from its first bytes, as sharp names it', async () => {
+    const img = () => rawImage(pixels8(6, 5, 3, g), 6, 5, 3);
+    const encoded = await Promise.all([img().png().toBuffer(), img().jpeg().toBuffer(), img().webp().toBuffer(), img().gif().toBuffer(), img().tiff().toBuffer(), img().avif().toBuffer()]);
+    for (const bytes of encoded) {
+      const { format } = await sharp(bytes).metadata();
+      expect(sniffImageFormat(bytes.subarray(0, IMAGE_SIGNATURE_BYTES))).toBe(format);
+    }
+  });
+
+  it('names no format for text, keys, SVG, PDF, archives or too few bytes', () => {
+    const texts = ['-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VuBCIEI', 'ssh-ed25519 AAAAC3Nza', '<svg xmlns="http://www.w3.org/2000/svg"/>', '%PDF-1.7', 'PK\u0003\u0004', ''];
+    for (const t of texts) expect(sniffImageFormat(Buffer.from(t, 'latin1'))).toBeUndefined();
+    expect(sniffImageFormat(Buffer.from([0x89, 0x50, 0x4e]))).toBeUndefined();
   });
 });
