@@ -14,6 +14,8 @@ export interface S3TestServer {
   secretAccessKey: string;
   /** Buckets created at start. */
   buckets: string[];
+  /** s3rver's data directory (objects, and `<bucket>/._S3rver_uploads` for open multipart uploads). */
+  directory: string;
   close(): Promise<void>;
 }
 
@@ -39,6 +41,7 @@ export async function startS3Server(buckets: string[] = ['flame-hub'], extend?: 
     accessKeyId: 'S3RVER',
     secretAccessKey: 'S3RVER',
     buckets,
+    directory,
     async close() {
       await server.close();
       await fs.rm(directory, { recursive: true, force: true });
