@@ -1,11 +1,17 @@
 /**
  * Example federated analysis: the mean and standard deviation of a numeric CSV column held by every
  * node, in two rounds (sums → global mean; squared deviations → variance). Only sums leave a node.
- * `npm start` runs it over three simulated nodes before the image analyses take over.
+ * `flame demo --analysis mean` runs it over three simulated nodes.
+ *
+ * Disclosure control (the node's policy, src/star/disclosure.ts): a node holding fewer values than
+ * its minimum count refuses to take part (its sums would be close to its values); its value count is
+ * shared only at or above it. With a noise scale set by any node, the aggregator adds Laplace noise
+ * to `mean` and `std` (not to the counts) and records it in the result's `disclosure` field.
  */
-import type { FileDataClient } from '../../src/data/port.js';
-import { BadRequestError } from '../../src/errors.js';
-import type { StarAnalysis } from '../../src/star/analysis.js';
+import type { FileDataClient } from '../../src/index.js';
+import { BadRequestError } from '../../src/index.js';
+import type { StarAnalysis } from '../../src/index.js';
+import { DisclosureControl, disclosureRecord, type DisclosureRecord, type NodeDisclosureReport } from '../../src/index.js';
 
 /** Data source id and file every node reads. */
 export const SOURCE_ID = 'values';
@@ -17,6 +23,9 @@ export interface LocalSums {
   sum: number;
   /** Sum of squared deviations from the global mean (round 1 only). */
   squaredDeviations: number;
+  /** What the node's disclosure control did. */
+  disclosure: NodeDisclosureReport;
+  [key: string]: unknown;
 }
 
 /** The aggregate after each round. */
@@ -25,8 +34,11 @@ export interface MeanResult {
   mean: number;
   /** Population standard deviation (after round 1). */
   std: number | null;
-  /** Number of values per node (counts are not considered private here). */
+  /** Number of values per node (each at least the node's minimum count). */
   perNode: Record<string, number>;
+  /** Each node's minimum count and what was suppressed; absent when every node's minimum is 1. */
+  disclosure?: DisclosureRecord;
+  [key: string]: unknown;
 }
 
 /** Parse the first column of a CSV with a header line; the error names the file and line. */
@@ -39,23 +51,30 @@ export function parseColumn(text: string, file: string): number[] {
   });
 }
 
-export const federatedMean: StarAnalysis<LocalSums & Record<string, number>, MeanResult & Record<string, unknown>> = {
+/** The federated mean as a star analysis. */
+export const federatedMean: StarAnalysis<LocalSums, MeanResult> = {
   async analyze({ sdk, round, global }) {
     const client = sdk.getDataClient(SOURCE_ID) as FileDataClient;
     const values = parseColumn(Buffer.from(await client.getBytes(FILE)).toString('utf8'), `${sdk.nodeId}:${FILE}`);
+    const control = new DisclosureControl(sdk.config.disclosure);
+    control.requireRecords(values.length, `federated mean on node "${sdk.nodeId}" (${FILE})`);
     const sum = values.reduce((a, b) => a + b, 0);
     const squaredDeviations = round === 0 || !global ? 0 : values.reduce((a, v) => a + (v - global.mean) ** 2, 0);
-    return { count: values.length, sum, squaredDeviations };
+    return { count: control.count('value_counts', values.length), sum, squaredDeviations, disclosure: control.report() };
   },
   aggregate(results, { round, previous }) {
     const count = results.reduce((a, r) => a + r.value.count, 0);
     const sum = results.reduce((a, r) => a + r.value.sum, 0);
     const perNode = Object.fromEntries(results.map((r) => [r.nodeId, r.value.count]));
-    if (round === 0 || !previous) return { count, mean: sum / count, std: null, perNode };
+    const record = disclosureRecord(results.map((r) => ({ node: r.nodeId, report: r.value.disclosure })));
+    const base = record ? { disclosure: record } : {};
+    if (round === 0 || !previous) return { count, mean: sum / count, std: null, perNode, ...base };
     const ss = results.reduce((a, r) => a + r.value.squaredDeviations, 0);
-    return { count, mean: previous.mean, std: Math.sqrt(ss / count), perNode };
+    return { count, mean: previous.mean, std: Math.sqrt(ss / count), perNode, ...base };
   },
   converged: (_current, _previous, round) => round >= 1,
+  // The statistics get the noise a node's policy asks for; the counts stay exact.
+  noiseFields: ['mean', 'std'],
 };
 
 export default federatedMean;

@@ -1,15 +1,29 @@
 /**
  * Writing a cleaned copy of a dataset: the kept and the corrected images copied into class
  * sub-folders of a new folder (relabelled ones into their new class), plus a `manifest.json`. The
- * source files are only read: nothing is deleted, moved or overwritten.
+ * source files are only read: nothing is deleted, moved or overwritten. Only images inside the
+ * dataset roots the caller gives are read (src/images/dataset-roots.ts); the response and the
+ * source dataset come from a result, so their paths are never trusted.
  */
-import { constants } from 'node:fs';
-import { copyFile, mkdir, readdir, realpath, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
+import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import sharp from 'sharp';
-import { BadRequestError, ConflictError, NotFoundError } from '../../src/errors.js';
-import { classFolderName, parseIdxPath, readIdx } from '../../src/images/index.js';
-import type { ClassFiles, CleaningResponse, Dataset, DatasetFile } from '../../src/images/types.js';
+import { BadRequestError, ConflictError } from '../../src/index.js';
+import {
+  classFolderName,
+  datasetRoots,
+  isInside,
+  locateDatasetFile,
+  readDatasetFile,
+  realPathLoose,
+  RefusedFileError,
+  type DatasetFileLocation,
+  type IdxArray,
+  type RefusalReason,
+  type RootLimits,
+} from '../../src/images/index.js';
+import type { ClassFiles, CleaningResponse, Dataset, DatasetFile } from '../../src/images/index.js';
+import { DEFAULT_LIMITS } from '../../src/index.js';
 import { sourcePath } from './clean.js';
 import { buildDataset } from './pooled.js';
 import { validateDataset } from './request.js';
@@ -23,22 +37,54 @@ export interface ManifestFile {
   path: string;
   /** The source file's key (its path, or an IDX virtual path `images.idx#12`). */
   source: string;
+  /** The file's uuid (the same as in the source and the response). */
   uuid: string;
   /** The class it is filed under in the copy. */
   class: string;
   /** The class it had in the source. */
   original_class: string;
+  /** `kept` as it was, or `corrected`: copied into its new class. */
   action: 'kept' | 'corrected';
 }
 
-/** `manifest.json`: what was copied where, what was left out, and the copy as a seed-000 dataset. */
+/** A file that was to be copied but was not read: outside the dataset roots, or not an image. */
+export interface RefusedFile {
+  /** The source file's key, as the source dataset names it. */
+  source: string;
+  /** The file's uuid. */
+  uuid: string;
+  /** The class it had in the source. */
+  class: string;
+  /** What the cleaning would have done with it. */
+  action: 'kept' | 'corrected';
+  /** Which check refused it. */
+  reason: RefusalReason;
+  /** The refusal, naming the path and why. */
+  error: string;
+}
+
+/**
+ * `manifest.json`: what was copied where, what was left out, and the copy as a seed-000 dataset.
+ *
+ * @property counts.__type.source Files of the source dataset.
+ * @property counts.__type.kept Files copied unchanged.
+ * @property counts.__type.corrected Files copied into their corrected class.
+ * @property counts.__type.removed Source files not copied because the cleaning removed them.
+ * @property counts.__type.not_in_source Files of the response that the source does not hold.
+ * @property counts.__type.refused Files that were to be copied but were refused unread.
+ */
 export interface CleaningManifest {
+  /** The cleaning response's `dataset_uuid`. */
   dataset_uuid: string;
-  counts: { source: number; kept: number; corrected: number; removed: number; not_in_source: number };
+  /** How many files went each way. */
+  counts: { source: number; kept: number; corrected: number; removed: number; not_in_source: number; refused: number };
+  /** Every image copied, with where it went. */
   files: ManifestFile[];
-  /** Source files not copied (the cleaning removed them). */
+  /** Source files not copied (the cleaning removed them): their key (`source`), `uuid` and `class`. */
   removed: Array<{ source: string; uuid: string; class: string }>;
-  /** Files of the cleaning response that the source does not hold (e.g. another node's). */
+  /** Source files not read, so not copied: outside the dataset roots, not a file, not an image, over the pixel cap. */
+  refused: RefusedFile[];
+  /** Files of the cleaning response that the source does not hold (e.g. another node's): their response `key` and `uuid`. */
   not_in_source: Array<{ key: string; uuid: string }>;
   /** The copy: keys are the absolute paths of the copies, mean/std pooled over them. */
   dataset: Dataset;
@@ -46,59 +92,37 @@ export interface CleaningManifest {
 
 /** What {@link applyCleaning} returns. */
 export interface ApplyResult {
+  /** The output folder's real path. */
   outDir: string;
+  /** Path of the `manifest.json` written there. */
   manifestPath: string;
+  /** What the manifest holds. */
   manifest: CleaningManifest;
 }
 
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
-    () => true,
-    () => false,
-  );
-}
-
-/** `p` with symbolic links resolved, also when its last parts do not exist yet. */
-async function realPathLoose(p: string): Promise<string> {
-  const abs = resolve(p);
-  let head = abs;
-  const tail: string[] = [];
-  while (!(await exists(head))) {
-    const up = dirname(head);
-    if (up === head) break;
-    tail.unshift(basename(head));
-    head = up;
-  }
-  return join(await realpath(head).catch(() => head), ...tail);
-}
-
-function isInside(child: string, parent: string): boolean {
-  const rel = relative(parent, child);
-  return rel === '' || (!rel.startsWith('..') && !rel.startsWith(sep) && rel !== '..');
-}
-
-/** A source file's bytes on disk, or an image of an IDX file to encode. */
-type Source = { kind: 'file'; path: string } | { kind: 'idx'; file: string; index: number };
-
-async function locate(key: string): Promise<Source> {
-  const abs = resolve(key);
-  const info = await stat(abs).catch(() => undefined);
-  if (info?.isFile()) return { kind: 'file', path: abs };
-  const idx = parseIdxPath(key);
-  if (idx && (await stat(resolve(idx.file)).catch(() => undefined))?.isFile()) return { kind: 'idx', file: resolve(idx.file), index: idx.index };
-  throw new NotFoundError(`Source file ${key} does not exist (or is not a file): cannot copy it`);
+/** Options of {@link applyCleaning}. */
+export interface ApplyOptions {
+  /**
+   * The dataset folders source files may be read from, given by the operator (e.g. the `--source`
+   * folder, `--root`), never taken from the response or the source dataset. Files elsewhere are
+   * refused, not read.
+   */
+  roots: readonly string[];
+  /** `maxImagePixels` and `maxClasses` (default src/limits.ts' defaults). */
+  limits?: RootLimits & { maxClasses?: number };
+  /** Folder relative keys are resolved from (default the working directory). */
+  base?: string;
 }
 
 /**
  * The folder a source file's dataset lives in: the parent of its class folder (`root` of
  * `root/<class>/x.png`), or the folder of an IDX file.
  */
-async function sourceRoot(src: Source): Promise<string> {
-  const real = await realPathLoose(src.kind === 'file' ? src.path : src.file);
-  return src.kind === 'file' ? dirname(dirname(real)) : dirname(real);
+function sourceFolder(src: DatasetFileLocation): string {
+  return src.kind === 'file' ? dirname(dirname(src.path)) : dirname(src.file);
 }
 
-async function checkOutDir(outDir: string, roots: Set<string>): Promise<string> {
+async function checkOutDir(outDir: string, roots: Iterable<string>): Promise<string> {
   const real = await realPathLoose(outDir);
   for (const root of roots) {
     if (isInside(real, root)) {
@@ -111,9 +135,9 @@ async function checkOutDir(outDir: string, roots: Set<string>): Promise<string> 
   return real;
 }
 
-function indexResponse(ds: Dataset, where: string): Map<string, { key: string; cls: string; file: DatasetFile }> {
+function indexResponse(ds: Dataset, where: string, maxClasses: number): Map<string, { key: string; cls: string; file: DatasetFile }> {
   const out = new Map<string, { key: string; cls: string; file: DatasetFile }>();
-  for (const [cls, files] of Object.entries(validateDataset(ds, where).class_files)) {
+  for (const [cls, files] of Object.entries(validateDataset(ds, where, maxClasses).class_files)) {
     for (const [key, file] of Object.entries(files)) out.set(file.uuid, { key, cls, file });
   }
   return out;
@@ -129,21 +153,31 @@ function indexResponse(ds: Dataset, where: string): Map<string, { key: string; c
  * meeting a namesake, or namesakes from two source folders) gets the first 8 characters of its uuid
  * appended to its name. Images held in IDX files (virtual paths `file#index`) are written as PNGs.
  *
- * Nothing is written until every check passed; source files are only read.
- * @param sourceDataset the dataset that was diagnosed, keyed by readable paths (e.g. from
+ * Only images inside `options.roots` are read (links resolved; a regular file that sniffs and
+ * decodes as an image within `maxImagePixels`; an IDX file inside a root). Any other file to copy is
+ * not read and not copied: it is listed in the manifest's `refused` with its reason, and the rest is
+ * copied. The copies are the bytes that were checked.
+ *
+ * Nothing is written until every check that fails the whole run passed; source files are only read.
+ * @param sourceDataset the dataset that was diagnosed, keyed by paths (e.g. from
  *   `datasetFromFolder`, or `requestSource` of the cleaning request)
- * @throws BadRequestError if `outDir` is inside a source folder (the parent of a class folder) or is
- *   a file; ConflictError if it is not empty; NotFoundError if a source file to copy is missing;
- *   BadRequestError if no file of a non-empty response is in the source (another dataset)
+ * @throws BadRequestError if `outDir` is inside a root or a source folder (the parent of a class
+ *   folder) or is a file; ConflictError if it is not empty; NotFoundError if a root is missing or a
+ *   source file to copy inside a root is missing; BadRequestError if no file of a non-empty
+ *   response is in the source (another dataset)
  */
-export async function applyCleaning(response: CleaningResponse, sourceDataset: Dataset, outDir: string): Promise<ApplyResult> {
-  const source = validateDataset(sourceDataset, 'source dataset');
-  const corrected = indexResponse(response.corrected, 'response.corrected');
-  const removed = indexResponse(response.removed, 'response.removed');
+export async function applyCleaning(response: CleaningResponse, sourceDataset: Dataset, outDir: string, options: ApplyOptions): Promise<ApplyResult> {
+  if (!options || !Array.isArray(options.roots)) throw new BadRequestError('applyCleaning: options.roots is missing (the dataset folders source files may be read from)');
+  const roots = await datasetRoots(options.roots, 'dataset root');
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  const maxClasses = options.limits?.maxClasses ?? DEFAULT_LIMITS.maxClasses;
+  const source = validateDataset(sourceDataset, 'source dataset', maxClasses);
+  const corrected = indexResponse(response.corrected, 'response.corrected', maxClasses);
+  const removed = indexResponse(response.removed, 'response.removed', maxClasses);
   const byPath = new Map<string, string>();
   for (const m of [corrected, removed]) for (const [uuid, r] of m) byPath.set(resolve(sourcePath(r.key, r.file)), uuid);
 
-  type Planned = { key: string; uuid: string; from: string; to: string; file: DatasetFile; action: 'kept' | 'corrected' | 'removed'; src?: Source };
+  type Planned = { key: string; uuid: string; from: string; to: string; file: DatasetFile; action: 'kept' | 'corrected' | 'removed'; src?: DatasetFileLocation };
   const planned: Planned[] = [];
   const matched = new Set<string>();
   for (const from of source.classes) {
@@ -165,12 +199,21 @@ export async function applyCleaning(response: CleaningResponse, sourceDataset: D
 
   // kept files first, so a relabelled file never takes the name of a file already in its new class
   const copies = [...planned.filter((p) => p.action === 'kept'), ...planned.filter((p) => p.action === 'corrected')];
-  const roots = new Set<string>();
+  const refused: RefusedFile[] = [];
+  const refuse = (p: Planned, e: RefusedFileError) =>
+    refused.push({ source: p.key, uuid: p.uuid, class: p.from, action: p.action === 'corrected' ? 'corrected' : 'kept', reason: e.reason, error: e.message });
+  // where each file is, checked against the roots without reading it; missing files fail the run here
+  const folders = new Set<string>(roots.dirs);
   for (const p of copies) {
-    p.src = await locate(p.key);
-    roots.add(await sourceRoot(p.src));
+    try {
+      p.src = await locateDatasetFile(roots, p.key, { base: options.base });
+      folders.add(sourceFolder(p.src));
+    } catch (e) {
+      if (!(e instanceof RefusedFileError)) throw e;
+      refuse(p, e);
+    }
   }
-  const out = await checkOutDir(outDir, roots);
+  const out = await checkOutDir(outDir, folders);
 
   const classes = [...source.classes];
   for (const p of copies) if (!classes.includes(p.to)) classes.push(p.to);
@@ -179,10 +222,18 @@ export async function applyCleaning(response: CleaningResponse, sourceDataset: D
   const copyFiles: Record<string, ClassFiles> = {};
   await mkdir(out, { recursive: true });
   for (const c of classes) await mkdir(join(out, classFolderName(c)), { recursive: true });
-  const idxCache = new Map<string, Awaited<ReturnType<typeof readIdx>>>();
+  const idxCache = new Map<string, IdxArray>();
   for (const p of copies) {
-    const src = p.src!;
-    let name = src.kind === 'file' ? basename(src.path) : `${basename(src.file)}-${src.index}.png`;
+    if (!p.src) continue;
+    let content;
+    try {
+      content = await readDatasetFile(roots, p.key, { base: options.base, limits, idxCache });
+    } catch (e) {
+      if (!(e instanceof RefusedFileError)) throw e;
+      refuse(p, e);
+      continue;
+    }
+    let name = content.kind === 'file' ? basename(content.path) : `${basename(content.file)}-${content.index}.png`;
     let rel = join(classFolderName(p.to), name);
     if (taken.has(rel)) {
       const ext = extname(name);
@@ -191,15 +242,10 @@ export async function applyCleaning(response: CleaningResponse, sourceDataset: D
     }
     taken.add(rel);
     const dest = join(out, rel);
-    if (src.kind === 'file') {
-      await copyFile(src.path, dest, constants.COPYFILE_EXCL);
+    if (content.kind === 'file') {
+      await writeFile(dest, content.bytes, { flag: 'wx' });
     } else {
-      let idx = idxCache.get(src.file);
-      if (!idx) idxCache.set(src.file, (idx = await readIdx(src.file)));
-      const [count, rows, cols] = idx.dims;
-      if (idx.dims.length !== 3 || src.index >= count) throw new NotFoundError(`Source file ${p.key}: ${src.file} has no image ${src.index}`);
-      const px = Uint8Array.from(idx.data.subarray(src.index * rows * cols, (src.index + 1) * rows * cols));
-      await sharp(px, { raw: { width: cols, height: rows, channels: 1 } }).toColourspace('b-w').png().toFile(dest);
+      await sharp(content.pixels, { raw: { width: content.width, height: content.height, channels: 1 } }).toColourspace('b-w').png().toFile(dest);
     }
     const action = p.action === 'corrected' ? 'corrected' : 'kept';
     files.push({ path: rel.split(sep).join('/'), source: p.key, uuid: p.uuid, class: p.to, original_class: p.from, action });
@@ -214,9 +260,11 @@ export async function applyCleaning(response: CleaningResponse, sourceDataset: D
       corrected: files.filter((f) => f.action === 'corrected').length,
       removed: planned.length - copies.length,
       not_in_source: notInSource.length,
+      refused: refused.length,
     },
     files,
     removed: planned.filter((p) => p.action === 'removed').map((p) => ({ source: p.key, uuid: p.uuid, class: p.from })),
+    refused,
     not_in_source: notInSource,
     dataset: buildDataset(classes, copyFiles),
   };

@@ -3,8 +3,8 @@
  * relabel (`corrected`) and which to drop (`removed`). Pure: it reads no image and writes nothing;
  * see apply.ts for writing a cleaned copy. The rules are in analyses/image-cleaning/README.md.
  */
-import { BadRequestError } from '../../src/errors.js';
-import type { CleaningRequest, CleaningResponse, ClassFiles, Dataset, DatasetFile } from '../../src/images/types.js';
+import { BadRequestError } from '../../src/index.js';
+import type { CleaningRequest, CleaningResponse, ClassFiles, Dataset, DatasetFile } from '../../src/images/index.js';
 import { buildDataset } from './pooled.js';
 import { parseCleaningRequest, type ValidCleaningRequest } from './request.js';
 
@@ -22,13 +22,17 @@ export const DEFAULT_MIN_CONFIDENCE = 0.7;
 export interface CleaningOptions {
   /** Bar for relabelling with `auto: true`, in [0, 1]; default {@link DEFAULT_MIN_CONFIDENCE}. */
   minConfidence?: number;
+  /** Most classes the request may name (default `DEFAULT_LIMITS.maxClasses`; see {@link parseCleaningRequest}). */
+  maxClasses?: number;
 }
 
 /** What cleaning does with one file, and why. Files that are kept as they are have no decision. */
 export interface CleaningDecision {
+  /** The file's uuid. */
   uuid: string;
   /** The file's key in `class_files` (its path). */
   key: string;
+  /** `corrected`: relabelled into `current_class`; `removed`: dropped. */
   action: 'corrected' | 'removed';
   /** The class the file was filed under (its `original_class`). */
   given_class: string;
@@ -44,8 +48,11 @@ export interface CleaningDecision {
 
 /** {@link planCleaning}'s result: the classes of the response and the files it acts on. */
 export interface CleaningPlan {
+  /** The request's `dataset_uuid`. */
   dataset_uuid: string;
+  /** Every class of the request, in order: the classes of both outputs. */
   classes: string[];
+  /** One decision per file that is corrected or removed. */
   decisions: CleaningDecision[];
 }
 
@@ -106,8 +113,8 @@ function mergedFile(occ: Occurrence[]): DatasetFile {
  * `applyCleaning` uses it as the source when no other is given: every task of a diagnosis splits
  * the whole dataset into outliers and inliers.
  */
-export function requestSource(request: CleaningRequest | ValidCleaningRequest | unknown): Dataset {
-  const { classes, files } = collectFiles(parseCleaningRequest(request));
+export function requestSource(request: CleaningRequest | ValidCleaningRequest | unknown, options: Pick<CleaningOptions, 'maxClasses'> = {}): Dataset {
+  const { classes, files } = collectFiles(parseCleaningRequest(request, 'request', options));
   const out: Record<string, ClassFiles> = {};
   for (const occ of files.values()) {
     const given = givenClass(occ);
@@ -149,7 +156,7 @@ function fmt(p: number): string {
  * @throws BadRequestError naming the field when the request is malformed
  */
 export function planCleaning(request: CleaningRequest | ValidCleaningRequest | unknown, options: CleaningOptions = {}): CleaningPlan {
-  const req = parseCleaningRequest(request);
+  const req = parseCleaningRequest(request, 'request', { maxClasses: options.maxClasses });
   const minConfidence = options.minConfidence ?? DEFAULT_MIN_CONFIDENCE;
   if (!(minConfidence >= 0 && minConfidence <= 1)) {
     throw new BadRequestError(`minConfidence: expected a number in [0, 1], got ${minConfidence}`);

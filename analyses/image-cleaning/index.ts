@@ -2,6 +2,8 @@
  * The cleaning analysis (seed 000's `start_cleaning_job`): turn a diagnosis result into the files to
  * relabel (`corrected`) and to drop (`removed`), and write a cleaned copy of the dataset. The rules
  * are in README.md beside this file.
+ *
+ * @module flame-sdk/image-cleaning
  */
 export {
   clean,
@@ -15,6 +17,6 @@ export {
   type CleaningOptions,
   type CleaningPlan,
 } from './clean.js';
-export { applyCleaning, MANIFEST_FILE, type ApplyResult, type CleaningManifest, type ManifestFile } from './apply.js';
+export { applyCleaning, MANIFEST_FILE, type ApplyOptions, type ApplyResult, type CleaningManifest, type ManifestFile, type RefusedFile } from './apply.js';
 export { parseCleaningRequest, validateDataset, type CleaningTask, type ValidCleaningRequest } from './request.js';
 export { buildDataset, fileSums, pooledStats } from './pooled.js';

@@ -8,8 +8,8 @@
  * channel counts pool as src/images/pooling.ts documents (grey counts in R, G and B; no alpha is
  * opaque).
  */
-import { meanStd, mergeSums } from '../../src/images/pooling.js';
-import type { ChannelSums, ClassFiles, Dataset, DatasetFile } from '../../src/images/types.js';
+import { meanStd, mergeSums } from '../../src/images/index.js';
+import type { ChannelSums, ClassFiles, Dataset, DatasetFile } from '../../src/images/index.js';
 
 /** The channel sums of one file from its mean, std and pixel count (width × height). */
 export function fileSums(f: Pick<DatasetFile, 'channels' | 'width' | 'height' | 'mean' | 'std_dev'>): ChannelSums {
@@ -22,7 +22,12 @@ export function fileSums(f: Pick<DatasetFile, 'channels' | 'width' | 'height' | 
   };
 }
 
-/** Pooled per-channel mean/std of the files of `classFiles` (empty arrays when there are none). */
+/**
+ * Pooled per-channel mean/std of the files of `classFiles` (empty arrays when there are none).
+ *
+ * @property __type.mean Per-channel mean over every pixel of every file, 0–1 scale.
+ * @property __type.std_dev Per-channel population standard deviation, 0–1 scale.
+ */
 export function pooledStats(classFiles: Record<string, ClassFiles>): { mean: number[]; std_dev: number[] } {
   const sums: ChannelSums[] = [];
   for (const files of Object.values(classFiles)) for (const f of Object.values(files)) sums.push(fileSums(f));

@@ -3,28 +3,9 @@
  * {outliers, inliers}}]}`) read from JSON. Every error names the field that is wrong, as a path
  * into the request (`tasks[1].datasets.outliers.class_files["Bag"]["/d/1.png"].current_class`).
  */
-import { BadRequestError } from '../../src/errors.js';
-import type { CleaningRequest, Dataset, DatasetFile } from '../../src/images/types.js';
-
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function fail(where: string, problem: string): never {
-  throw new BadRequestError(`${where}: ${problem}`);
-}
-
-function numberArray(v: unknown, where: string): number[] {
-  if (!Array.isArray(v) || v.some((x) => typeof x !== 'number' || !Number.isFinite(x))) fail(where, 'expected an array of finite numbers');
-  return v as number[];
-}
-
-function positiveInt(v: unknown, where: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) fail(where, `expected a positive integer, got ${JSON.stringify(v)}`);
-  return v;
-}
+import type { CleaningRequest, Dataset, DatasetFile } from '../../src/images/index.js';
+import { DEFAULT_LIMITS, overLimit } from '../../src/index.js';
+import { fail, integerAt, isObject, numberArrayAt } from '../../src/index.js';
 
 function className(v: unknown, classes: readonly string[], where: string): string {
   if (typeof v !== 'string') fail(where, `expected a class name, got ${JSON.stringify(v)}`);
@@ -35,12 +16,11 @@ function className(v: unknown, classes: readonly string[], where: string): strin
 function validateFile(f: unknown, classes: readonly string[], where: string): DatasetFile {
   if (!isObject(f)) fail(where, 'expected a file object');
   if (typeof f.uuid !== 'string' || f.uuid === '') fail(`${where}.uuid`, 'missing (a non-empty string)');
-  const channels = positiveInt(f.channels, `${where}.channels`);
-  if (channels > 4) fail(`${where}.channels`, `expected 1 to 4, got ${channels}`);
-  positiveInt(f.width, `${where}.width`);
-  positiveInt(f.height, `${where}.height`);
-  const mean = numberArray(f.mean, `${where}.mean`);
-  const std = numberArray(f.std_dev, `${where}.std_dev`);
+  const channels = integerAt(f.channels, `${where}.channels`, { max: 4 });
+  integerAt(f.width, `${where}.width`);
+  integerAt(f.height, `${where}.height`);
+  const mean = numberArrayAt(f.mean, `${where}.mean`);
+  const std = numberArrayAt(f.std_dev, `${where}.std_dev`);
   if (mean.length !== channels) fail(`${where}.mean`, `has ${mean.length} values for ${channels} channel(s)`);
   if (std.length !== channels) fail(`${where}.std_dev`, `has ${std.length} values for ${channels} channel(s)`);
   if (std.some((s) => s < 0)) fail(`${where}.std_dev`, 'has a negative value');
@@ -50,21 +30,25 @@ function validateFile(f: unknown, classes: readonly string[], where: string): Da
     if (!Array.isArray(f.confidence_vectors)) fail(`${where}.confidence_vectors`, 'expected an array of probability vectors');
     f.confidence_vectors.forEach((v, i) => {
       const w = `${where}.confidence_vectors[${i}]`;
-      const vec = numberArray(v, w);
+      const vec = numberArrayAt(v, w);
       if (vec.length !== classes.length) fail(w, `has ${vec.length} values for ${classes.length} classes`);
       if (vec.some((p) => p < 0)) fail(w, 'has a negative value (expected probabilities)');
     });
   }
   if (f.projections !== undefined) {
     if (!isObject(f.projections)) fail(`${where}.projections`, 'expected an object of named coordinate arrays');
-    for (const [name, p] of Object.entries(f.projections)) numberArray(p, `${where}.projections[${JSON.stringify(name)}]`);
+    for (const [name, p] of Object.entries(f.projections)) numberArrayAt(p, `${where}.projections[${JSON.stringify(name)}]`);
   }
   return f as unknown as DatasetFile;
 }
 
-/** Check a seed-000 dataset; `where` names it in errors. */
-export function validateDataset(ds: unknown, where: string): Dataset {
+/**
+ * Check a seed-000 dataset; `where` names it in errors. More than `maxClasses` classes are refused
+ * before anything else is looked at (every file's confidence vector has one value per class).
+ */
+export function validateDataset(ds: unknown, where: string, maxClasses: number = DEFAULT_LIMITS.maxClasses): Dataset {
   if (!isObject(ds)) fail(where, 'missing (a dataset {classes, mean, std_dev, class_files})');
+  if (Array.isArray(ds.classes) && ds.classes.length > maxClasses) throw overLimit(`${where}.classes has too many classes`, ds.classes.length, 'maxClasses', maxClasses);
   if (!Array.isArray(ds.classes) || ds.classes.some((c) => typeof c !== 'string')) fail(`${where}.classes`, 'missing (an array of class names)');
   const classes = ds.classes as string[];
   if (new Set(classes).size !== classes.length) fail(`${where}.classes`, 'lists a class twice');
@@ -85,29 +69,45 @@ export function validateDataset(ds: unknown, where: string): Dataset {
   return ds as unknown as Dataset;
 }
 
-/** A task of a cleaning request; names other than the seed's two are allowed (see README). */
+/**
+ * A task of a cleaning request; names other than the seed's two are allowed (see README).
+ *
+ * @property datasets.__type.outliers The files the task flagged: the ones cleaning acts on.
+ * @property datasets.__type.inliers The files it kept; optional, since cleaning reads only the outliers.
+ */
 export interface CleaningTask {
+  /** The diagnosis task the verdict is from, e.g. `mislabeled_images`. */
   name: string;
+  /** The task's verdict, split like a diagnosis output's. */
   datasets: { outliers: Dataset; inliers?: Dataset };
 }
 
 /** A validated cleaning request: like {@link CleaningRequest} but with any task name. */
 export interface ValidCleaningRequest extends Omit<CleaningRequest, 'tasks'> {
+  /** The verdicts to clean by, in the request's order. */
   tasks: CleaningTask[];
 }
 
 /**
  * Validate parsed JSON as a cleaning request. `inliers` may be left out of a task (cleaning reads
- * only the outliers), every other seed-000 field is required.
+ * only the outliers), every other seed-000 field is required. Each dataset, and all of them
+ * together, may name at most `options.maxClasses` classes (default `DEFAULT_LIMITS.maxClasses`).
  * @param name what errors call the request (e.g. its file name)
- * @throws BadRequestError naming the first wrong field
+ * @throws BadRequestError naming the first wrong field, or the cap
  */
-export function parseCleaningRequest(value: unknown, name = 'request'): ValidCleaningRequest {
+export function parseCleaningRequest(value: unknown, name = 'request', options: { maxClasses?: number } = {}): ValidCleaningRequest {
+  const maxClasses = options.maxClasses ?? DEFAULT_LIMITS.maxClasses;
   if (!isObject(value)) fail(name, 'expected a JSON object {auto, dataset_uuid, tasks}');
   if (typeof value.auto !== 'boolean') fail(`${name}.auto`, 'missing (true: clean automatically, false: apply the reviewed outliers)');
   if (typeof value.dataset_uuid !== 'string' || value.dataset_uuid === '') fail(`${name}.dataset_uuid`, 'missing (a non-empty string)');
   if (!Array.isArray(value.tasks)) fail(`${name}.tasks`, 'missing (an array of {name, datasets: {outliers, inliers}})');
   const seen = new Set<string>();
+  // Cleaning works on the union of every dataset's classes: it is capped as well.
+  const union = new Set<string>();
+  const count = (ds: Dataset, where: string): void => {
+    for (const c of ds.classes) union.add(c);
+    if (union.size > maxClasses) throw overLimit(`${where}.classes brings the request's classes to too many`, union.size, 'maxClasses', maxClasses);
+  };
   value.tasks.forEach((t: unknown, i) => {
     const w = `${name}.tasks[${i}]`;
     if (!isObject(t)) fail(w, 'expected {name, datasets: {outliers, inliers}}');
@@ -115,8 +115,8 @@ export function parseCleaningRequest(value: unknown, name = 'request'): ValidCle
     if (seen.has(t.name)) fail(`${w}.name`, `task ${JSON.stringify(t.name)} appears twice`);
     seen.add(t.name);
     if (!isObject(t.datasets)) fail(`${w}.datasets`, 'missing ({outliers, inliers})');
-    validateDataset(t.datasets.outliers, `${w}.datasets.outliers`);
-    if (t.datasets.inliers !== undefined) validateDataset(t.datasets.inliers, `${w}.datasets.inliers`);
+    count(validateDataset(t.datasets.outliers, `${w}.datasets.outliers`, maxClasses), `${w}.datasets.outliers`);
+    if (t.datasets.inliers !== undefined) count(validateDataset(t.datasets.inliers, `${w}.datasets.inliers`, maxClasses), `${w}.datasets.inliers`);
   });
   return value as unknown as ValidCleaningRequest;
 }

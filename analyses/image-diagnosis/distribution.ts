@@ -9,12 +9,15 @@ import type { ImageMetadata } from '../../src/images/index.js';
 
 /** A histogram's bins: `bins` equal bins over [min, max]; values outside go to the end bins. */
 export interface BinSpec {
+  /** Lower end of the first bin. */
   min: number;
+  /** Upper end of the last bin. */
   max: number;
+  /** Number of bins. */
   bins: number;
 }
 
-/** The signals the quality tasks judge, each with its bins. */
+/** The signals the quality tasks judge, each with its bins (a {@link BinSpec}: `min`, `max`, `bins`). */
 export const SIGNAL_BINS = {
   /** 99th percentile of luma (8-bit values land exactly on a bin). */
   lumaHigh: { min: 0, max: 1, bins: 256 },
@@ -28,6 +31,7 @@ export const SIGNAL_BINS = {
   aspect: { min: -10, max: 10, bins: 400 },
 } as const satisfies Record<string, BinSpec>;
 
+/** The name of a signal (a key of {@link SIGNAL_BINS}). */
 export type SignalName = keyof typeof SIGNAL_BINS;
 
 /** Histograms of every signal, one count array per signal. */
@@ -109,11 +113,17 @@ export function histogramQuantile(spec: BinSpec, counts: readonly number[], q: n
  *   `aspectFactor`× off the median aspect ratio.
  */
 export const QUALITY_RULES = {
+  /** Too dark: highlights below 0.45 × the median image's. */
   darkRatio: 0.45,
+  /** Too bright: black level more than half-way from the median black level to white. */
   brightFraction: 0.5,
+  /** Blurry: sharpness more than 3 inter-quartile ranges below the first quartile… */
   blurIqr: 3,
+  /** …and at least half a decade below the median sharpness. */
   blurMinDrop: 0.5,
+  /** Odd size: area more than 4× above or below the median area. */
   areaFactor: 4,
+  /** Odd size: aspect ratio more than 2× off the median aspect ratio. */
   aspectFactor: 2,
 } as const;
 
@@ -125,7 +135,9 @@ export interface QualityCutoffs {
   brightAbove: number;
   /** Blurry below this log10 sharpness. */
   blurBelow: number;
+  /** Median log2 area (width × height) of every image of the federation, from the merged histogram. */
   medianArea: number;
+  /** Median log2 aspect ratio (width / height). */
   medianAspect: number;
 }
 

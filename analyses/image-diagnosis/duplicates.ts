@@ -11,9 +11,13 @@
 
 /** One image as the aggregator sees it for this task. */
 export interface HashedImage {
+  /** The node that holds the image. */
   node: string;
+  /** The image's uuid. */
   uuid: string;
+  /** Its 64-bit dHash, 16 hex digits (near duplicates). */
   dhash: string;
+  /** Its content digest, 16 hex digits (exact duplicates). */
   digest: string;
 }
 
@@ -25,6 +29,7 @@ export interface DuplicateMark {
   distance: number;
   /** uuid and node of the image kept (the group's first by node order, then node-local order). */
   duplicate_of: string;
+  /** The node that holds the kept image. */
   duplicate_of_node: string;
 }
 

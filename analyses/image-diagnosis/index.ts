@@ -8,17 +8,17 @@
  *   with `exportModel: FILE` it also writes the trained classifier (model.ts) and its labels file;
  * - the default export, for `flame run analyses/image-diagnosis/index.ts --max-rounds 200`: options
  *   from the `DIAGNOSIS_OPTIONS` environment variable (JSON {@link DiagnosisOptions} without callbacks).
+ *
+ * @module flame-sdk/image-diagnosis
  */
+import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { DataSourceConfig } from '../../src/data/port.js';
-import { BadRequestError, NotFoundError } from '../../src/errors.js';
-import { FsObjectStore } from '../../src/results/fs.js';
-import { simulate } from '../../src/star/simulator.js';
-import type { LogLevel } from '../../src/config.js';
-import { createDiagnosis, diagnosisRounds, type DiagnosisOptions } from './analysis.js';
+import { BadRequestError, limitsFromEnv, resolveLimits, simulate, type DataSourceConfig, type DisclosurePolicy, type FlameSDK, type Limits, type LogLevel } from '../../src/index.js';
+import { createDiagnosis, diagnosisRounds, type DiagnosisAggregate, type DiagnosisOptions } from './analysis.js';
 import type { NodeDataSpec } from './load.js';
 import { labelsFileText, labelsPathFor } from './model.js';
 import type { DiagnosisResult } from './output.js';
@@ -26,17 +26,32 @@ import { parseDiagnosisRequest } from './request.js';
 
 export { createDiagnosis, diagnosisRounds, type DiagnosisOptions, type DiagnosisProgress, type DiagnosisAggregate, type DiagnosisLocal } from './analysis.js';
 export { assembleResponse, flaggedPaths, summaryRows, type DiagnosisResult, type DiagnosisTaskResult, type DiagnosedDataset, type DiagnosedFile, type SummaryRow } from './output.js';
-export { checkDataset, DIAGNOSIS_TASKS, parseDiagnosisRequest, type DiagnosisJobRequest, type DiagnosisTaskName } from './request.js';
+export { checkDataset, DIAGNOSIS_TASKS, diagnosisRequestFromFolder, parseDiagnosisRequest, type DiagnosisJobRequest, type DiagnosisRequestOptions, type DiagnosisTaskName } from './request.js';
 export { loadLocalData, type LocalData, type LocalImage, type NodeDataSpec } from './load.js';
 export { findDuplicates, DEFAULT_DUPLICATE_DISTANCE, type DuplicateMark, type HashedImage } from './duplicates.js';
 export { QUALITY_RULES, cutoffsFrom, type QualityCutoffs } from './distribution.js';
 export { imageSignals, dHash, hammingDistance, type ImageSignals } from './signals.js';
 export { diagnosisConvSpec, labelsFileText, labelsPathFor, MODEL_RESULT_NAME, trainedModel, type FoldHead, type TrainedModel } from './model.js';
+// What each round carries (parts of DiagnosisLocal and DiagnosisAggregate), so their docs are complete.
+export type { DiagnosisSetup } from './global.js';
+export type { NodeDuplicateMark } from './views.js';
+export type { NodeTaskVerdicts, NodeFile, FlaggedFile } from './output.js';
+export type { SignalHistograms, SignalName, BinSpec, SIGNAL_BINS } from './distribution.js';
+export type { LoadPartial } from './phases/load.js';
+export type { FeaturesPartial } from './phases/features.js';
+export type { IteratePartial, WeightTensors } from './phases/iterate.js';
+export type { ThresholdsPartial } from './phases/cl-thresholds.js';
+export type { JointPartial } from './phases/cl-joint.js';
+export type { CutoffsPartial } from './phases/cl-cutoffs.js';
+export type { DecidePartial } from './phases/decide.js';
 
 /** One simulated node of {@link diagnose}: its images as a data spec or as configured data sources. */
 export interface DiagnoseNode {
+  /** The node's id (also its name in the response's `node` fields). */
   id: string;
+  /** Its images: a seed-000 dataset, a folder, an IDX pair or a data source. */
   data?: NodeDataSpec;
+  /** Data sources the node's SDK is configured with (for `data` specs that name a `source`). */
   dataSources?: DataSourceConfig[];
 }
 
@@ -48,25 +63,37 @@ export interface DiagnoseOptions extends Omit<DiagnosisOptions, 'tasks' | 'datas
   timeoutMs?: number;
   /** Storage folder of the simulation (default a temporary one, removed afterwards). */
   dir?: string;
+  /** Log level of the simulated nodes (default `error`). */
   logLevel?: LogLevel;
+  /** Disclosure policy of every simulated node (default: `FLAME_MIN_COUNT` / `FLAME_NOISE_SCALE`, else minimum count 3, no noise). */
+  disclosure?: Partial<DisclosurePolicy>;
   /**
    * Write the trained `mislabeled_images` classifier here (ONNX; read back from the hub, where the
    * aggregator stored it) and its class order beside it (`x.onnx` → `x.labels.txt`, one per line):
    * together what `flame worker --model x.onnx --labels x.labels.txt` serves. Sets `modelResult`.
    */
   exportModel?: string;
+  /**
+   * Caps of the run (classes of the request, pixels of an image, ...) over `FLAME_MAX_*` over the
+   * defaults; they become every simulated node's `config.limits`.
+   */
+  limits?: Partial<Limits>;
 }
 
 /**
  * Runs a seed-000 diagnosis request on this machine over simulated nodes and returns the response.
- * @throws BadRequestError naming the request field at fault.
+ * A request with more classes than `maxClasses` is refused before anything runs; images over
+ * `maxImagePixels` are skipped (in the response's `skipped`).
+ * @throws BadRequestError naming the request field at fault, or the cap.
  */
 export async function diagnose(request: unknown, options: DiagnoseOptions = {}): Promise<DiagnosisResult> {
-  const req = parseDiagnosisRequest(request, { needDataset: !options.nodes });
+  const limits = resolveLimits({ ...limitsFromEnv(), ...options.limits });
+  const req = parseDiagnosisRequest(request, { needDataset: !options.nodes, maxClasses: limits.maxClasses });
   const nodes = options.nodes ?? [{ id: 'node-1', data: { dataset: req.dataset! } }];
   if (nodes.length === 0) throw new BadRequestError('diagnose: nodes is empty');
-  const { nodes: _nodes, timeoutMs, dir, logLevel, exportModel, ...rest } = options;
+  const { nodes: _nodes, timeoutMs, dir, logLevel, exportModel, disclosure, limits: _limits, ...rest } = options;
   void _nodes;
+  void _limits;
   const diagnosisOptions: DiagnosisOptions = {
     ...rest,
     ...(exportModel ? { modelResult: true } : {}),
@@ -76,6 +103,7 @@ export async function diagnose(request: unknown, options: DiagnoseOptions = {}):
     data: Object.fromEntries(nodes.filter((n) => n.data).map((n) => [n.id, n.data!])),
   };
   const analysis = createDiagnosis(diagnosisOptions);
+  const aggregatorId = 'aggregator';
   const simDir = dir ?? (await mkdtemp(path.join(os.tmpdir(), 'flame-diagnose-')));
   try {
     const { outcome } = await simulate(analysis, {
@@ -85,28 +113,30 @@ export async function diagnose(request: unknown, options: DiagnoseOptions = {}):
       resultName: 'diagnosis',
       dir: simDir,
       analysisId: `diagnose-${randomUUID().slice(0, 8)}`,
+      aggregatorId,
       logLevel: logLevel ?? 'error',
+      ...(disclosure ? { disclosure } : {}),
+      limits,
+      afterRun: async (sdks, done) => {
+        const result = (done.result as DiagnosisAggregate).result;
+        if (exportModel && result) await writeModel(sdks[aggregatorId], result, exportModel);
+      },
     });
     const result = outcome.result.result;
     if (!result) throw new BadRequestError('diagnose: the run ended before the decide round');
-    if (exportModel) await writeModelFromHub(path.join(simDir, 'hub'), result, exportModel);
     return result;
   } finally {
     if (!dir) await rm(simDir, { recursive: true, force: true });
   }
 }
 
-/** Copies the classifier the aggregator stored (final result `model_result_id`) out of the simulation's hub. */
-async function writeModelFromHub(hubDir: string, result: DiagnosisResult, file: string): Promise<void> {
+/** Writes the classifier the aggregator stored (final result `model_result_id`, signature checked) and its labels file. */
+async function writeModel(aggregator: FlameSDK, result: DiagnosisResult, file: string): Promise<void> {
   const id = result.model_result_id;
   if (!id || !result.model_labels) throw new BadRequestError('diagnose: the run stored no classifier');
-  const hub = new FsObjectStore(hubDir);
-  // Final results live under …/final/<id> (src/results/service.ts); the id is a fresh uuid.
-  const key = (await hub.list('projects/')).find((o) => o.key.endsWith(`/final/${id}`))?.key;
-  if (!key) throw new NotFoundError(`diagnose: classifier result ${id} not found on the hub`);
   const target = path.resolve(file);
   await mkdir(path.dirname(target), { recursive: true });
-  await writeFile(target, await hub.getBytes(key));
+  await pipeline(await aggregator.results.getResultStream(id), createWriteStream(target));
   await writeFile(labelsPathFor(target), labelsFileText(result.model_labels));
 }
 

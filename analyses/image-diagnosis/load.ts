@@ -2,19 +2,23 @@
  * Node-local image loading for the diagnosis: wherever a node's images live (a seed-000 `dataset`
  * object with local paths, a folder of class sub-folders, an IDX pair, an S3 prefix or folder data
  * source, a FHIR server), each image is decoded once and reduced to its metadata, channel sums and
- * quality signals (signals.ts). Images that cannot be read are reported and skipped.
+ * quality signals (signals.ts). Images that cannot be read, or whose header gives more pixels than
+ * the node's `maxImagePixels` cap, are reported and skipped; more classes than its `maxClasses` cap
+ * fail the load.
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { FlameSDK } from '../../src/sdk.js';
-import type { FhirDataClient, FileDataClient } from '../../src/data/port.js';
-import { BadRequestError } from '../../src/errors.js';
+import type { FlameSDK } from '../../src/index.js';
+import type { FhirDataClient, FileDataClient } from '../../src/index.js';
+import { BadRequestError } from '../../src/index.js';
+import { overLimit } from '../../src/index.js';
 import {
   decodeImage,
   defaultFhirLabel,
   fhirImageAttachment,
   fileUuid,
   IMAGE_EXTENSIONS,
+  imageOverPixelLimit,
   imageStatsFromPixels,
   mapConcurrent,
   metadataFromStats,
@@ -26,7 +30,11 @@ import {
 } from '../../src/images/index.js';
 import { imageSignals, type ImageSignals } from './signals.js';
 
-/** Where one node's images are. Exactly one of the fields. */
+/**
+ * Where one node's images are. Exactly one of the fields: `dataset`, a seed-000 dataset whose keys
+ * are the image paths; `folder`, a folder with one sub-folder per class; `idx`, an MNIST-format
+ * pair (`images` and `labels` files, optional `classNames` by label index); or `source`.
+ */
 export type NodeDataSpec =
   | { dataset: Dataset }
   | { folder: string }
@@ -38,18 +46,25 @@ export type NodeDataSpec =
 export interface LocalImage {
   /** Key in the node's data (path, object key, IDX virtual path or FHIR reference). */
   path: string;
+  /** The image's stable uuid. */
   uuid: string;
+  /** The class it is filed under. */
   label: string;
+  /** Its seed-000 metadata (size, channels, mean, std). */
   meta: ImageMetadata;
+  /** Its channel sums, for exact pooling. */
   stats: ImageStats;
+  /** What the quality and duplicate tasks judge it by. */
   signals: ImageSignals;
 }
 
 /** A node's loaded images and the files it had to skip. */
 export interface LocalData {
+  /** The images that could be read, in the source's order. */
   images: LocalImage[];
   /** Classes the node's source names (in order), including empty ones. */
   classes: string[];
+  /** Files that could not be read: their `path` and the `error`. */
   skipped: Array<{ path: string; error: string }>;
 }
 
@@ -65,7 +80,7 @@ function isImageKey(key: string): boolean {
   return !base.startsWith('.') && IMAGE_EXTENSIONS.has(path.extname(base).toLowerCase());
 }
 
-function fromFiles(client: FileDataClient, prefix: string | undefined, scope: string): Promise<{ classes: string[]; entries: Entry[] }> {
+function fromFiles(client: FileDataClient, prefix: string | undefined, scope: string, maxPixels: number): Promise<{ classes: string[]; entries: Entry[] }> {
   const trimmed = (prefix ?? '').replace(/^\/+|\/+$/g, '');
   const base = trimmed ? `${trimmed}/` : '';
   return client.list(base).then((listed) => {
@@ -74,13 +89,13 @@ function fromFiles(client: FileDataClient, prefix: string | undefined, scope: st
       const rest = key.slice(base.length);
       const slash = rest.indexOf('/');
       if (slash <= 0 || !isImageKey(rest)) continue;
-      entries.push({ path: key, label: rest.slice(0, slash), uuid: fileUuid(key, scope), decode: async () => decodeImage(await client.getBytes(key), key) });
+      entries.push({ path: key, label: rest.slice(0, slash), uuid: fileUuid(key, scope), decode: async () => decodeImage(await client.getBytes(key), key, { maxPixels }) });
     }
     return { classes: [...new Set(entries.map((e) => e.label))].sort(), entries };
   });
 }
 
-async function fromFhir(client: FhirDataClient, resourceType: 'Media' | 'DocumentReference', scope: string): Promise<{ classes: string[]; entries: Entry[] }> {
+async function fromFhir(client: FhirDataClient, resourceType: 'Media' | 'DocumentReference', scope: string, maxPixels: number): Promise<{ classes: string[]; entries: Entry[] }> {
   const entries: Entry[] = [];
   for await (const resource of client.searchAll(resourceType)) {
     if (resource.resourceType !== resourceType) continue;
@@ -92,7 +107,7 @@ async function fromFhir(client: FhirDataClient, resourceType: 'Media' | 'Documen
       path: ref,
       label: label ?? '',
       uuid: fileUuid(ref, scope),
-      decode: problem ? () => Promise.reject(new BadRequestError(problem)) : async () => decodeImage(await client.attachmentBytes(attachment!), ref),
+      decode: problem ? () => Promise.reject(new BadRequestError(problem)) : async () => decodeImage(await client.attachmentBytes(attachment!), ref, { maxPixels }),
     });
   }
   return { classes: [...new Set(entries.map((e) => e.label))].filter((l) => l).sort(), entries };
@@ -111,7 +126,7 @@ async function listImages(dir: string): Promise<string[]> {
 }
 
 /** A local folder of class sub-folders: absolute paths as keys, uuids of the path alone (as `datasetFromFolder` makes them). */
-async function fromFolder(root: string): Promise<{ classes: string[]; entries: Entry[] }> {
+async function fromFolder(root: string, maxPixels: number): Promise<{ classes: string[]; entries: Entry[] }> {
   const abs = path.resolve(root);
   const top = await readdir(abs, { withFileTypes: true }).catch((e: NodeJS.ErrnoException) => {
     throw new BadRequestError(`dataset folder ${abs} cannot be read: ${e.code ?? e.message}`, { cause: e });
@@ -119,12 +134,12 @@ async function fromFolder(root: string): Promise<{ classes: string[]; entries: E
   const classes = top.filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => d.name).sort();
   const entries: Entry[] = [];
   for (const label of classes) {
-    for (const file of await listImages(path.join(abs, label))) entries.push({ path: file, label, uuid: fileUuid(file), decode: () => decodeImage(file) });
+    for (const file of await listImages(path.join(abs, label))) entries.push({ path: file, label, uuid: fileUuid(file), decode: () => decodeImage(file, undefined, { maxPixels }) });
   }
   return { classes, entries };
 }
 
-async function fromIdx(spec: { images: string; labels: string; classNames?: string[] }): Promise<{ classes: string[]; entries: Entry[] }> {
+async function fromIdx(spec: { images: string; labels: string; classNames?: string[] }, maxPixels: number): Promise<{ classes: string[]; entries: Entry[] }> {
   const imagesPath = path.resolve(spec.images);
   const set = await readIdxImageSet(imagesPath, path.resolve(spec.labels));
   const size = set.rows * set.cols;
@@ -139,19 +154,22 @@ async function fromIdx(spec: { images: string; labels: string; classNames?: stri
       path: p,
       label: label ?? '',
       uuid: fileUuid(p),
-      decode: label === undefined
-        ? () => Promise.reject(new BadRequestError(`${p}: label ${set.labels[i]} has no class name`))
-        : () => Promise.resolve({ pixels, width: set.cols, height: set.rows, channels: 1, maxValue: 255 }),
+      decode:
+        label === undefined
+          ? () => Promise.reject(new BadRequestError(`${p}: label ${set.labels[i]} has no class name`))
+          : size > maxPixels
+            ? () => Promise.reject(imageOverPixelLimit(p, set.cols, set.rows, maxPixels))
+            : () => Promise.resolve({ pixels, width: set.cols, height: set.rows, channels: 1, maxValue: 255 }),
     });
   }
   return { classes, entries };
 }
 
-function fromDataset(dataset: Dataset): { classes: string[]; entries: Entry[] } {
+function fromDataset(dataset: Dataset, maxPixels: number): { classes: string[]; entries: Entry[] } {
   const entries: Entry[] = [];
   for (const label of dataset.classes) {
     for (const [file, info] of Object.entries(dataset.class_files[label] ?? {})) {
-      entries.push({ path: file, label, uuid: info.uuid, decode: () => decodeImage(file) });
+      entries.push({ path: file, label, uuid: info.uuid, decode: () => decodeImage(file, undefined, { maxPixels }) });
     }
   }
   return { classes: [...dataset.classes], entries };
@@ -160,15 +178,16 @@ function fromDataset(dataset: Dataset): { classes: string[]; entries: Entry[] } 
 /** The entries of a node's data. With no spec, the node's first configured data source. */
 async function entriesOf(sdk: FlameSDK, spec: NodeDataSpec | undefined): Promise<{ classes: string[]; entries: Entry[] }> {
   const scope = sdk.nodeId;
-  if (spec && 'dataset' in spec) return fromDataset(spec.dataset);
-  if (spec && 'folder' in spec) return fromFolder(spec.folder);
-  if (spec && 'idx' in spec) return fromIdx(spec.idx);
+  const maxPixels = sdk.config.limits.maxImagePixels;
+  if (spec && 'dataset' in spec) return fromDataset(spec.dataset, maxPixels);
+  if (spec && 'folder' in spec) return fromFolder(spec.folder, maxPixels);
+  if (spec && 'idx' in spec) return fromIdx(spec.idx, maxPixels);
   const sources = sdk.getDataSources();
   const id = spec?.source ?? sources[0]?.id;
   if (id === undefined) throw new BadRequestError(`node "${sdk.nodeId}": no images to diagnose (no dataset given and no data source configured)`);
   const client = sdk.getDataClient(id);
-  if (client.type === 'fhir') return fromFhir(client, (spec && 'resourceType' in spec && spec.resourceType) || 'Media', scope);
-  return fromFiles(client, spec && 'prefix' in spec ? spec.prefix : undefined, scope);
+  if (client.type === 'fhir') return fromFhir(client, (spec && 'resourceType' in spec && spec.resourceType) || 'Media', scope, maxPixels);
+  return fromFiles(client, spec && 'prefix' in spec ? spec.prefix : undefined, scope, maxPixels);
 }
 
 /**
@@ -181,6 +200,9 @@ export async function loadLocalData(
   options: { concurrency?: number; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<LocalData> {
   const { classes, entries } = await entriesOf(sdk, spec);
+  // Counted before any image is decoded: the later rounds' memory grows with the classes.
+  const { maxClasses } = sdk.config.limits;
+  if (classes.length > maxClasses) throw overLimit(`node "${sdk.nodeId}": its images have too many classes`, classes.length, 'maxClasses', maxClasses);
   const settled = await mapConcurrent(
     entries,
     options.concurrency ?? 4,

@@ -18,11 +18,11 @@
  * directly by the worker, so their probabilities can differ a little.
  * Output: `probabilities`, N×classes in the order of {@link TrainedModel.labels}.
  */
-import { BadRequestError } from '../../src/errors.js';
-import { exportClassifierOnnx } from '../../src/ml/classifier-export.js';
-import { randomConvSpec, type ConvFeatureSpec } from '../../src/ml/features.js';
-import type { ImageShape } from '../../src/ml/pixels.js';
-import { averageWeights, type SoftmaxWeights, type Standardizer } from '../../src/ml/softmax.js';
+import { BadRequestError } from '../../src/index.js';
+import { exportClassifierOnnx } from '../../src/ml/index.js';
+import { randomConvSpec, type ConvFeatureSpec } from '../../src/ml/index.js';
+import type { ImageShape } from '../../src/ml/index.js';
+import { averageWeights, type SoftmaxWeights, type Standardizer } from '../../src/ml/index.js';
 
 /** Name of the hub final result holding the model (raw ONNX bytes). */
 export const MODEL_RESULT_NAME = 'classifier.onnx';
@@ -55,7 +55,9 @@ export interface TrainedModel {
 
 /** One fold's final head and how many images (over every node) it was trained on. */
 export interface FoldHead {
+  /** The fold's softmax head after its last round. */
   weights: SoftmaxWeights;
+  /** Training images of the fold over every node: its weight in the average. */
   count: number;
 }
 

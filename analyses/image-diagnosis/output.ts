@@ -20,33 +20,50 @@ import type { DiagnosisTaskName } from './request.js';
 
 /** A file as a node reports it (before a task's verdict). */
 export interface NodeFile extends Omit<DatasetFile, 'current_class'> {
+  /** Its key in the node's data. */
   path: string;
+  /** The class the node has it under. */
   original_class: string;
 }
 
 /** A flagged file of one task: index into the node's files and what was found. */
 export interface FlaggedFile {
+  /** Index into the node's `files`. */
   index: number;
+  /** What was found (`mislabeled`, `too_dark`, …; see the module comment). */
   issue: string;
+  /** How strongly (the unit depends on the issue; see the module comment). */
   score: number;
+  /** Mislabeled: the suggested class. */
   current_class?: string;
   [extra: string]: unknown;
 }
 
 /** What a node sends in the decide round. */
 export interface NodeTaskVerdicts {
+  /** The node's id. */
   node: string;
+  /** Every image the node read, in its order (flags index into it). */
   files: NodeFile[];
+  /** Files it could not read: `path` and `error`. */
   skipped: Array<{ path: string; error: string }>;
+  /**
+   * Per task name, the node's verdict: the files it `flagged`, and the channel sums of the flagged
+   * files (`outlierSums`) and of the others (`inlierSums`), for the pooled mean/std of each side.
+   */
   tasks: Record<string, { flagged: FlaggedFile[]; outlierSums: ChannelSums; inlierSums: ChannelSums }>;
   [key: string]: unknown;
 }
 
 /** A file of the response: seed 000's fields and the extensions above. */
 export interface DiagnosedFile extends DatasetFile {
+  /** The node holding the image. */
   node: string;
+  /** Its key on that node. */
   path: string;
+  /** Flagged files: what was found. */
   issue?: string;
+  /** Flagged files: how strongly. */
   score?: number;
   [extra: string]: unknown;
 }
@@ -56,21 +73,36 @@ export interface DiagnosedDataset extends Dataset {
   class_files: Record<string, Record<string, DiagnosedFile>>;
 }
 
-/** One task's result. */
+/**
+ * One task's result.
+ *
+ * @property datasets.__type.outliers The files the task flagged.
+ * @property datasets.__type.inliers The other files.
+ */
 export interface DiagnosisTaskResult {
+  /** The task. */
   name: DiagnosisTaskName;
+  /** Every file of the run, split by the task's verdict. */
   datasets: { outliers: DiagnosedDataset; inliers: DiagnosedDataset };
 }
 
 /** The response: seed 000's `{dataset_uuid, tasks}` plus `skipped`. */
 export interface DiagnosisResult {
+  /** The request's `dataset_uuid`. */
   dataset_uuid: string;
+  /** One result per requested task, in output order. */
   tasks: DiagnosisTaskResult[];
+  /** Images a node could not read: the `node`, the `path` and the `error`. */
   skipped: Array<{ node: string; path: string; error: string }>;
   /** Hub id of the stored classifier (final result `classifier.onnx`), with `modelResult` only. */
   model_result_id?: string;
   /** Class names in the order of the stored classifier's outputs, with `modelResult` only. */
   model_labels?: string[];
+  /**
+   * Hospitals the run went on without (quorum), when any: their images are not in the result. Each
+   * names the `node`, the `round` it was dropped in and the `reason`.
+   */
+  excluded_nodes?: Array<{ node: string; round: number; reason: string }>;
   [key: string]: unknown;
 }
 
@@ -114,9 +146,13 @@ export function assembleResponse(datasetUuid: string, tasks: readonly DiagnosisT
 
 /** One row of the summary table: outliers of a task on a node in a class. */
 export interface SummaryRow {
+  /** The task. */
   task: string;
+  /** The node. */
   node: string;
+  /** The class (the files' original class). */
   class: string;
+  /** Files of that class on that node that the task flagged. */
   outliers: number;
   /** Files of that class on that node (outliers + inliers). */
   files: number;

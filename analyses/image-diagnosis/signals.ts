@@ -25,10 +25,13 @@ export interface ImageSignals {
   dhash: string;
   /** First 16 hex digits of the SHA-256 of the decoded pixels: equal only for identical content. */
   digest: string;
-  /** 8-bit thumbnail, channels-first (1 grey or 3 RGB), at most {@link THUMBNAIL_MAX_SIDE} per side. */
+  /** 8-bit thumbnail, channels-first (1 grey or 3 RGB), at most 64 pixels (`THUMBNAIL_MAX_SIDE`) per side. */
   thumbnail: Uint8Array;
+  /** Channels of the thumbnail (1 or 3). */
   thumbChannels: number;
+  /** Thumbnail height in pixels. */
   thumbHeight: number;
+  /** Thumbnail width in pixels. */
   thumbWidth: number;
 }
 

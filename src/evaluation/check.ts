@@ -4,6 +4,7 @@
  * faults. Pure: no I/O, so benchmarks reuse it.
  */
 import { BadRequestError } from '../errors.js';
+import { isObject } from '../validation.js';
 import { confusion, detectionMetrics, type ConfusionCounts, type DetectionMetrics } from './metrics.js';
 import { PathMatcher, type Reference } from './reference.js';
 
@@ -41,11 +42,6 @@ interface ResultFile {
   originalClass?: string;
 }
 
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** The files of a seed-000 dataset (`class_files`: class → key → file), with their classes. */
 function datasetFiles(ds: unknown, where: string): ResultFile[] {

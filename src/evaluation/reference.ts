@@ -14,6 +14,7 @@
  * in the reference matches `/data/node-a/Bag/1.png` or `Bag/1.png` in a result.
  */
 import { BadRequestError } from '../errors.js';
+import { isObject, nonEmptyString } from '../validation.js';
 
 /** A mislabeled file's truth. */
 export interface MislabeledTruth {
@@ -33,19 +34,8 @@ export interface Reference {
   files?: string[];
 }
 
-type Json = Record<string, unknown>;
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function str(v: unknown, where: string): string {
-  if (typeof v !== 'string' || v === '') throw new BadRequestError(`${where}: expected a non-empty string, got ${JSON.stringify(v)}`);
-  return v;
-}
-
 function optStr(v: unknown, where: string): string | undefined {
-  return v === undefined || v === null ? undefined : str(v, where);
+  return v === undefined || v === null ? undefined : nonEmptyString(v, where);
 }
 
 /** Parses and validates a reference; `name` (e.g. the file) prefixes every error. */
@@ -70,7 +60,7 @@ export function parseReference(raw: unknown, name: string): Reference {
     raw.flipped.forEach((t: unknown, i) => {
       const where = `reference ${name}: flipped[${i}]`;
       if (!isObject(t)) throw new BadRequestError(`${where}: expected {"path", "true_class", "labelled_class"}`);
-      ref.mislabeled.set(str(t.path, `${where}.path`), {
+      ref.mislabeled.set(nonEmptyString(t.path, `${where}.path`), {
         true_class: optStr(t.true_class, `${where}.true_class`),
         given_class: optStr(t.labelled_class ?? t.given_class, `${where}.labelled_class`),
       });
@@ -78,7 +68,7 @@ export function parseReference(raw: unknown, name: string): Reference {
   }
   if (raw.lighting !== undefined) {
     if (!isObject(raw.lighting)) throw new BadRequestError(`reference ${name}: "lighting" must map paths to "dark" or "bright"`);
-    for (const [p, v] of Object.entries(raw.lighting)) ref.lighting.set(p, str(v, `reference ${name}: lighting[${JSON.stringify(p)}]`));
+    for (const [p, v] of Object.entries(raw.lighting)) ref.lighting.set(p, nonEmptyString(v, `reference ${name}: lighting[${JSON.stringify(p)}]`));
   }
   for (const [field, word] of [
     ['darkened', 'dark'],
@@ -87,14 +77,14 @@ export function parseReference(raw: unknown, name: string): Reference {
     const list = raw[field];
     if (list === undefined) continue;
     if (!Array.isArray(list)) throw new BadRequestError(`reference ${name}: "${field}" must be a list of paths`);
-    list.forEach((p: unknown, i) => ref.lighting.set(str(p, `reference ${name}: ${field}[${i}]`), word));
+    list.forEach((p: unknown, i) => ref.lighting.set(nonEmptyString(p, `reference ${name}: ${field}[${i}]`), word));
   }
   if (raw.files !== undefined) {
     if (typeof raw.files === 'number') {
       if (!Number.isInteger(raw.files) || raw.files < 0) throw new BadRequestError(`reference ${name}: "files" must be a whole number >= 0 or a list of paths`);
       ref.fileCount = raw.files;
     } else if (Array.isArray(raw.files)) {
-      ref.files = raw.files.map((p: unknown, i) => str(p, `reference ${name}: files[${i}]`));
+      ref.files = raw.files.map((p: unknown, i) => nonEmptyString(p, `reference ${name}: files[${i}]`));
       ref.fileCount = new Set(ref.files).size;
     } else {
       throw new BadRequestError(`reference ${name}: "files" must be a whole number or a list of paths`);

@@ -26,6 +26,9 @@ export type RankBy = 'self_confidence' | 'normalized_margin';
  * Default filter and ranking, chosen in bench/ml-experiments.ts: on Fashion-MNIST with 10% flips,
  * `both` (prune_by_noise_rate ∩ prune_by_class) had the best F1 (0.831 vs 0.818 by class, 0.805 by
  * noise rate), trading a little recall for precision.
+ *
+ * @property __type.filterBy `both`: flagged by noise-rate pruning and by class pruning.
+ * @property __type.rankBy `self_confidence`: in class pruning, the samples with the lowest p(given label) go first.
  */
 export const DEFAULT_LABEL_ISSUE_OPTIONS = { filterBy: 'both', rankBy: 'self_confidence' } as const satisfies {
   filterBy: FilterBy;
@@ -39,15 +42,19 @@ const THRESHOLD_TOLERANCE = 1e-6;
 
 /** Per-class sums of self-confidence (integer multiples of 2⁻³⁰) and label counts of one node. */
 export interface ThresholdSums {
+  /** Number of classes. */
   classes: number;
   /** Σ round(p_j · 2³⁰) over samples labelled j; exact integers while below 2⁵³. */
   sums: number[];
+  /** Samples per given label. */
   counts: number[];
 }
 
 /** A confident joint: `counts[i * classes + j]` = samples labelled i whose confident true class is j. */
 export interface ConfidentJoint {
+  /** Number of classes (the matrix is `classes × classes`). */
   classes: number;
+  /** The matrix, row-major: row = given label, column = confident true class. */
   counts: number[];
   /** Samples per given label (all of them, not only the confidently counted ones). */
   labelCounts: number[];
@@ -178,7 +185,9 @@ interface PruneCell {
 
 /** Options of {@link findLabelIssues} and the cutoff helpers. */
 export interface LabelIssueOptions {
+  /** Which samples count as issues; default {@link DEFAULT_LABEL_ISSUE_OPTIONS}. */
   filterBy?: FilterBy;
+  /** How class-pruning cells order their samples (noise-rate cells always use the margin); default {@link DEFAULT_LABEL_ISSUE_OPTIONS}. */
   rankBy?: RankBy;
   /** Global score cutoffs per cell from {@link pruneCutoffsFrom}; computed from the local data when absent (correct for pooled data). */
   cutoffs?: Record<string, number>;
@@ -326,13 +335,19 @@ export function findLabelIssues(
 
 /** One node's out-of-sample probabilities (`labels.length × classes`) and given labels. */
 export interface NodePredictions {
+  /** Predicted probabilities, row-major `labels.length × classes`, from a model that did not see the sample. */
   probs: Float32Array | Float64Array;
+  /** Given label index of each sample, in 0..classes−1. */
   labels: ArrayLike<number>;
 }
 
 /**
  * Runs steps 1–4 over simulated nodes in one process, exchanging only what the real protocol
  * exchanges. Returns each node's verdict and the global statistics.
+ *
+ * @property __type.issues Each node's verdict, in the order of `nodes`.
+ * @property __type.thresholds The global per-class thresholds (step 1).
+ * @property __type.joint The merged confident joint (step 2).
  */
 export function federatedLabelIssues(
   nodes: readonly NodePredictions[],

@@ -26,13 +26,17 @@ export interface FeatureExtractor {
 
 /** Everything that defines the built-in convolutional extractor (its weights included). */
 export interface ConvFeatureSpec {
+  /** The image shape the extractor takes (images are fitted to it first). */
   input: ImageShape;
   /** Per-channel mean and standard deviation of the pixels (0–1 scale), e.g. the dataset's `mean`/`std_dev`. */
   mean: readonly number[];
+  /** Per-channel standard deviation of the pixels; every entry positive. */
   std: readonly number[];
   /** Filters, `filterCount × channels × kernelSize × kernelSize`. */
   filters: Float32Array;
+  /** Number of filters (feature maps) before the activation. */
   filterCount: number;
+  /** Side of each square filter, in pixels. */
   kernelSize: number;
   /** Pooling grid: the feature map is averaged over `poolGrid × poolGrid` regions. */
   poolGrid: number;
@@ -44,14 +48,23 @@ export interface ConvFeatureSpec {
 
 /** Options of {@link randomConvSpec}; defaults are the best configuration measured in bench/ml-experiments.ts. */
 export interface RandomConvOptions {
+  /** The image shape the extractor takes. */
   input: ImageShape;
+  /** Per-channel pixel mean (0–1 scale), e.g. the dataset's `mean`. */
   mean: readonly number[];
+  /** Per-channel pixel standard deviation, e.g. the dataset's `std_dev`. */
   std: readonly number[];
+  /** Number of random filters; default {@link DEFAULT_CONV_FEATURES}. */
   filterCount?: number;
+  /** Filter side in pixels; default {@link DEFAULT_CONV_FEATURES}. */
   kernelSize?: number;
+  /** Pooling grid side; default {@link DEFAULT_CONV_FEATURES}. */
   poolGrid?: number;
+  /** Activation (see {@link ConvFeatureSpec.activation}); default split ReLU. */
   activation?: 'relu' | 'split-relu';
+  /** Square-root the pooled values; default true. */
   sqrt?: boolean;
+  /** Seed of the filters: nodes that use the same seed get the same filters, hence the same features. */
   seed?: number;
 }
 
@@ -62,11 +75,17 @@ export interface RandomConvOptions {
  * 4–8× the time; plain ReLU, no sqrt, 3×3 kernels or a 3×3 grid were each slightly worse.
  */
 export const DEFAULT_CONV_FEATURES = {
+  /** 64 filters. */
   filterCount: 64,
+  /** 5×5 kernels. */
   kernelSize: 5,
+  /** Averaged over a 4×4 grid. */
   poolGrid: 4,
+  /** ReLU(z) and ReLU(−z). */
   activation: 'split-relu',
+  /** Square root of the pooled values. */
   sqrt: true,
+  /** The seed every node uses unless told otherwise. */
   seed: 1234,
 } as const;
 
@@ -204,6 +223,7 @@ export class ConvFeatureExtractor implements FeatureExtractor {
   readonly input: ImageShape;
 
   private constructor(
+    /** The spec (filters included) it runs; `exportClassifierOnnx` takes the same spec to embed these features. */
     readonly spec: ConvFeatureSpec,
     private readonly session: ort.InferenceSession,
     private readonly batchSize: number,
@@ -248,7 +268,9 @@ export interface OnnxExtractorOptions {
   outputName?: string;
   /** Per-channel normalisation applied before the model ((x − mean) / std); none by default. */
   mean?: readonly number[];
+  /** The `std` of that normalisation, per channel; none by default. */
   std?: readonly number[];
+  /** Images per inference call (bounds memory); default 256. */
   batchSize?: number;
 }
 

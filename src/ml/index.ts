@@ -1,6 +1,8 @@
 /**
  * The ML layer: ONNX model writing, image features, the federated softmax head with
  * cross-validation, federated confident learning and a federated 2-D projection.
+ *
+ * @module flame-sdk/ml
  */
 export * from './onnx-writer.js';
 export * from './pixels.js';

@@ -12,14 +12,20 @@ const DATA_TYPE_CODE: Record<OnnxElementType, number> = { float32: 1, int32: 6, 
 
 /** A constant tensor stored in the model (weights, shapes, scalars). */
 export interface OnnxInitializer {
+  /** Value name that node inputs refer to; unique in the graph. */
   name: string;
+  /** Element type the values are stored as. */
   type: OnnxElementType;
+  /** Shape; `[]` for a scalar. */
   dims: readonly number[];
   /** Row-major values; its length must equal the product of `dims`. */
   values: Float32Array | Int32Array | BigInt64Array | readonly number[];
 }
 
-/** A typed attribute value; make them with {@link attr}. */
+/**
+ * A typed attribute value: `kind` names the ONNX AttributeProto type (int, float, ints, floats,
+ * string) and `value` holds it. Make them with {@link attr}.
+ */
 export type OnnxAttribute =
   | { kind: 'int'; value: number }
   | { kind: 'float'; value: number }
@@ -29,19 +35,29 @@ export type OnnxAttribute =
 
 /** Constructors for attributes, because a JS number cannot say whether it is an int or a float. */
 export const attr = {
+  /** An int64 attribute (e.g. `axis`); must be an integer. */
   int: (value: number): OnnxAttribute => ({ kind: 'int', value }),
+  /** A float attribute (e.g. `epsilon`). */
   float: (value: number): OnnxAttribute => ({ kind: 'float', value }),
+  /** A list of int64s (e.g. `kernel_shape`, `pads`). */
   ints: (value: readonly number[]): OnnxAttribute => ({ kind: 'ints', value }),
+  /** A list of floats. */
   floats: (value: readonly number[]): OnnxAttribute => ({ kind: 'floats', value }),
+  /** A string attribute (e.g. `auto_pad`). */
   string: (value: string): OnnxAttribute => ({ kind: 'string', value }),
 };
 
 /** One operator application. */
 export interface OnnxNode {
+  /** Operator name, e.g. `Conv`, `MatMul`, `Softmax`. */
   opType: string;
+  /** Names of the values it reads, in the operator's order; `''` skips an optional input. */
   inputs: readonly string[];
+  /** Names of the values it produces. */
   outputs: readonly string[];
+  /** Node name; default `<opType>_<index>`. */
   name?: string;
+  /** The operator's attributes by name. */
   attributes?: Readonly<Record<string, OnnxAttribute>>;
   /** Operator domain; empty for the default ai.onnx domain. */
   domain?: string;
@@ -49,17 +65,25 @@ export interface OnnxNode {
 
 /** A graph input or output; a string dimension is symbolic (e.g. the batch size). */
 export interface OnnxValueInfo {
+  /** Value name. */
   name: string;
+  /** Element type. */
   type: OnnxElementType;
+  /** Dimensions: a number is fixed, a string is a named symbolic dimension. */
   shape: readonly (number | string)[];
 }
 
 /** A whole computation graph. */
 export interface OnnxGraph {
+  /** Graph name (stored in the model). */
   name: string;
+  /** What the caller feeds to the model. */
   inputs: readonly OnnxValueInfo[];
+  /** What the model returns. */
   outputs: readonly OnnxValueInfo[];
+  /** Operators; a node may only read values that an input, an initializer or an earlier node defines. */
   nodes: readonly OnnxNode[];
+  /** Constants (weights) stored in the model. */
   initializers: readonly OnnxInitializer[];
 }
 
@@ -67,7 +91,9 @@ export interface OnnxGraph {
 export interface EncodeOptions {
   /** ai.onnx opset version; 17 by default (supported by onnxruntime ≥ 1.13). */
   opset?: number;
+  /** The model's `producer_name`; default `flame-sdk`. */
   producerName?: string;
+  /** The model's `doc_string`, a free-text description; left out when empty. */
   docString?: string;
 }
 

@@ -6,14 +6,19 @@ import { BadRequestError } from '../errors.js';
 
 /** Shape of one image: channels × height × width. */
 export interface ImageShape {
+  /** Channels per pixel (1 grey, 3 RGB). */
   channels: number;
+  /** Height in pixels. */
   height: number;
+  /** Width in pixels. */
   width: number;
 }
 
 /** `count` images stored NCHW, row-major, pixel values on a 0–1 scale. */
 export interface ImageBatch extends ImageShape {
+  /** Number of images. */
   count: number;
+  /** The pixels, `count × channels × height × width` values. */
   data: Float32Array;
 }
 

@@ -9,10 +9,13 @@ import { SeededRandom } from './random.js';
 
 /** The principal axes found. */
 export interface Pca {
+  /** Length of the vectors projected. */
   dim: number;
+  /** The pooled mean, subtracted before projecting. */
   mean: Float64Array;
   /** `components` unit vectors of length `dim`, strongest first, row-major. */
   axes: Float64Array;
+  /** Number of axes. */
   components: number;
   /** Variance along each axis. */
   variances: number[];
@@ -20,7 +23,9 @@ export interface Pca {
 
 /** One node's Σx and count. */
 export interface MeanSums {
+  /** Number of rows summed. */
   count: number;
+  /** Σx per dimension. */
   sum: Float64Array;
 }
 
@@ -195,24 +200,57 @@ export function projectFeatures(features: Float32Array, pca: Pca): Float32Array 
 
 /** Settings of {@link federatedPca}. */
 export interface PcaOptions {
+  /** Number of axes to find (2 by default, for a 2-D plot). */
   components?: number;
   /** Extra basis vectors that speed up convergence of the leading ones (4 by default). */
   oversample?: number;
   /** Power iterations (4 by default: enough for a plot; each is one pass over every node's data). */
   iterations?: number;
+  /** Seed of the random starting basis, shared by every node. */
   seed?: number;
+}
+
+/** The defaults of {@link PcaOptions}. */
+export const DEFAULT_PCA: Required<PcaOptions> = { components: 2, oversample: 4, iterations: 4, seed: 99 };
+
+/** Where the aggregator is in the power iterations, and what the last step needs. */
+export interface PowerStep {
+  /** Step 0..iterations: `iterations` power iterations, then one product for the axes. */
+  step: number;
+  /** How many power iterations the protocol runs. */
+  iterations: number;
+  /** The pooled mean the nodes centred on (its length is the dimension). */
+  mean: Float64Array;
+  /** Samples over all nodes. */
+  count: number;
+  /** Number of axes wanted. */
+  components: number;
+}
+
+/**
+ * Step 2, on the aggregator: from the nodes' products with `basis`, the next basis (`{basis}`, a
+ * power iteration), or after the last iteration the principal axes (`{pca}`).
+ */
+export function mergePowerStep(products: readonly Float64Array[], basis: Float64Array, at: PowerStep): { basis: Float64Array } | { pca: Pca } {
+  const product = mergeProducts(products);
+  if (at.step < at.iterations) return { basis: orthonormalize(product, at.mean.length) };
+  return { pca: pcaFrom(at.mean, basis, product, at.count, at.components) };
 }
 
 /** Runs the whole protocol over simulated nodes (each array stays with its node). */
 export function federatedPca(nodes: readonly Float32Array[], dim: number, options: PcaOptions = {}): Pca {
-  const components = options.components ?? 2;
-  const m = components + (options.oversample ?? 4);
+  const o: Required<PcaOptions> = {
+    components: options.components ?? DEFAULT_PCA.components,
+    oversample: options.oversample ?? DEFAULT_PCA.oversample,
+    iterations: options.iterations ?? DEFAULT_PCA.iterations,
+    seed: options.seed ?? DEFAULT_PCA.seed,
+  };
   const mean = meanFrom(nodes.map((x) => localMeanSums(x, dim)));
   const count = nodes.reduce((a, x) => a + x.length / dim, 0);
-  let basis = initialBasis(dim, m, options.seed ?? 99);
-  for (let it = 0; it < (options.iterations ?? 4); it++) {
-    basis = orthonormalize(mergeProducts(nodes.map((x) => localCovarianceProduct(x, dim, mean, basis))), dim);
+  let basis = initialBasis(dim, o.components + o.oversample, o.seed);
+  for (let step = 0; ; step++) {
+    const next = mergePowerStep(nodes.map((x) => localCovarianceProduct(x, dim, mean, basis)), basis, { step, iterations: o.iterations, mean, count, components: o.components });
+    if ('pca' in next) return next.pca;
+    basis = next.basis;
   }
-  const product = mergeProducts(nodes.map((x) => localCovarianceProduct(x, dim, mean, basis)));
-  return pcaFrom(mean, basis, product, count, components);
 }

@@ -42,7 +42,7 @@ export class SeededRandom {
     return r * Math.cos(2 * Math.PI * v);
   }
 
-  /** Fisher–Yates shuffle in place. */
+  /** Fisher–Yates shuffle in place, of any indexable array of numbers (with a `length`). */
   shuffle<T extends { length: number; [i: number]: number }>(a: T): T {
     for (let i = a.length - 1; i > 0; i--) {
       const j = this.int(i + 1);

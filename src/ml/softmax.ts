@@ -11,14 +11,19 @@ import { SeededRandom, permutation } from './random.js';
 
 /** Weights of a softmax head: logits = x·w + b, `w` row-major `dim × classes`. */
 export interface SoftmaxWeights {
+  /** Length of a feature vector. */
   dim: number;
+  /** Number of classes (outputs). */
   classes: number;
+  /** Weight matrix, row-major `dim × classes`. */
   w: Float32Array;
+  /** Bias, one per class. */
   b: Float32Array;
 }
 
 /** One node's contribution to a federated-averaging round. */
 export interface WeightUpdate {
+  /** The weights after the node's local training. */
   weights: SoftmaxWeights;
   /** Number of samples the update was trained on (its weight in the average). */
   count: number;
@@ -32,7 +37,9 @@ export interface LocalTrainOptions {
   lr?: number;
   /** L2 penalty on `w` (weight decay). */
   l2?: number;
+  /** Momentum of SGD (0.9 by default). */
   momentum?: number;
+  /** Samples per SGD step (128 by default). */
   batchSize?: number;
   /** Seed of the local shuffles. */
   seed?: number;
@@ -67,14 +74,19 @@ function checkData(features: Float32Array, labels: ArrayLike<number>, dim: numbe
 
 /** Per-feature sums of one node: enough to pool the mean and variance exactly. */
 export interface FeatureSums {
+  /** Number of feature rows summed. */
   count: number;
+  /** Σ x per feature. */
   sum: Float64Array;
+  /** Σ x² per feature. */
   sumSquares: Float64Array;
 }
 
 /** Mean and inverse standard deviation per feature. */
 export interface Standardizer {
+  /** Pooled mean per feature, subtracted first. */
   mean: Float32Array;
+  /** 1 / pooled standard deviation per feature, multiplied after. */
   invStd: Float32Array;
 }
 

@@ -222,9 +222,10 @@ describe('duplicates across nodes', () => {
 
     // What the aggregator received: in the load round per node counts, sums, histograms, shapes and
     // per image a uuid, a 16-hex dHash and a 16-hex digest; in the decide round per-file metadata and
-    // verdicts. No round carries any run of pixels of any image (raw or on a 0–1 scale).
+    // verdicts (with the node's disclosure report). No round carries any run of pixels of any image
+    // (raw or on a 0–1 scale).
     const rounds = new Set(received.map((x) => Object.keys(x.value).join(',')));
-    expect(sorted(rounds)).toEqual(['load', 'verdicts']);
+    expect(sorted(rounds)).toEqual(['load', 'verdicts,disclosure']);
     for (const { value } of received.filter((x) => x.value.load)) {
       const hashes = value.load!.hashes!;
       expect(Object.keys(hashes).sort()).toEqual(['dhash', 'digest', 'uuid']);

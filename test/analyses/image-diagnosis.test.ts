@@ -57,10 +57,10 @@ describe('request checks', () => {
     const ds = { classes: ['a', 'b'], mean: [0.5], std_dev: [0.1], class_files: { a: { '/x.png': { uuid: 'u1' } } } };
     expect(() => parseDiagnosisRequest({ auto: false, dataset: ds, tasks: [{ name: 'lighting_conditions' }] })).toThrow(/request\.dataset_uuid/);
     expect(() => parseDiagnosisRequest({ dataset_uuid: 'd', dataset: ds, tasks: [{ name: 'sharpen' }] })).toThrow(/request\.tasks\[0\]\.name: unknown task "sharpen"/);
-    expect(() => parseDiagnosisRequest({ dataset_uuid: 'd', dataset: { ...ds, class_files: { c: {} } }, tasks: [{ name: 'blurry' }] })).toThrow(/request\.dataset\.class_files\.c: unknown class "c"/);
-    expect(() => parseDiagnosisRequest({ dataset_uuid: 'd', dataset: { ...ds, class_files: { a: { '/x.png': {} } } }, tasks: [{ name: 'blurry' }] })).toThrow(/uuid is missing/);
-    expect(() => parseDiagnosisRequest({ dataset_uuid: 'd', auto: false, tasks: [] }, { needDataset: true })).toThrow(/request\.tasks is missing/);
-    expect(() => parseDiagnosisRequest({ dataset_uuid: 'd', auto: true }, { needDataset: true })).toThrow(/request\.dataset is missing/);
+    expect(() => parseDiagnosisRequest({ dataset_uuid: 'd', dataset: { ...ds, class_files: { c: {} } }, tasks: [{ name: 'blurry' }] })).toThrow(/request\.dataset\.class_files\["c"\]: class "c" is not in request\.dataset\.classes/);
+    expect(() => parseDiagnosisRequest({ dataset_uuid: 'd', dataset: { ...ds, class_files: { a: { '/x.png': {} } } }, tasks: [{ name: 'blurry' }] })).toThrow(/request\.dataset\.class_files\["a"\]\["\/x\.png"\]\.uuid: missing/);
+    expect(() => parseDiagnosisRequest({ dataset_uuid: 'd', auto: false, dataset: ds, tasks: [] }, { needDataset: true })).toThrow(/request\.tasks: missing or empty/);
+    expect(() => parseDiagnosisRequest({ dataset_uuid: 'd', auto: true }, { needDataset: true })).toThrow(/request\.dataset: missing/);
     expect(() => parseDiagnosisRequest('{"dataset_uuid": ')).toThrow(BadRequestError);
     // auto with no tasks runs every task
     expect(parseDiagnosisRequest({ dataset_uuid: 'd', auto: true }).tasks.map((t) => t.name)).toEqual(['mislabeled_images', 'lighting_conditions', 'blurry', 'odd_size', 'duplicates']);
@@ -99,7 +99,8 @@ describe('diagnosis on data/sample', () => {
     const streamed: string[] = [];
     const r = await diagnose(
       { dataset_uuid: 'sample', tasks: [{ name: 'mislabeled_images' }, { name: 'lighting_conditions' }] },
-      { nodes, onProgress: (p) => progress.push(p.progress), onTaskResult: (t) => streamed.push(t.name) },
+      // Floors measured with disclosure control off (minimum count 1); the default's figures: image-diagnosis-disclosure.test.ts.
+      { nodes, disclosure: { minCount: 1 }, onProgress: (p) => progress.push(p.progress), onTaskResult: (t) => streamed.push(t.name) },
     );
     expect(r.dataset_uuid).toBe('sample');
     expect(r.tasks.map((t) => t.name)).toEqual(['mislabeled_images', 'lighting_conditions']);
@@ -162,8 +163,10 @@ describe('diagnosis on data/sample', () => {
     await writeFile(classifier, exportClassifierOnnx(spec, st, weights));
 
     const tasks = ['mislabeled_images', 'lighting_conditions', 'blurry', 'odd_size', 'duplicates'].map((name) => ({ name }));
-    const one = await diagnose({ dataset_uuid: 'p', auto: false, dataset: pooled, tasks }, { classifier });
-    const three = await diagnose({ dataset_uuid: 'p', auto: false, tasks }, { classifier, nodes: NODES.map((id) => ({ id, data: { folder: path.join(SAMPLE, id) } })) });
+    // Exact equality holds with disclosure control off (minimum count 1): small counts are merged per node.
+    const disclosure = { minCount: 1 };
+    const one = await diagnose({ dataset_uuid: 'p', auto: false, dataset: pooled, tasks }, { classifier, disclosure });
+    const three = await diagnose({ dataset_uuid: 'p', auto: false, tasks }, { classifier, disclosure, nodes: NODES.map((id) => ({ id, data: { folder: path.join(SAMPLE, id) } })) });
     for (const t of tasks) {
       const a = flaggedPaths(one, t.name as 'blurry');
       expect({ task: t.name, flagged: [...flaggedPaths(three, t.name as 'blurry')].sort() }).toEqual({ task: t.name, flagged: [...a].sort() });

@@ -13,11 +13,14 @@ let fx: Fixture;
 let dir: string;
 let cleanup: () => Promise<void>;
 let response: CleaningResponse;
+/** The dataset folder: the only place source files may be read from. */
+let roots: { roots: string[] };
 
 beforeAll(async () => {
   const t = await tempDir('flame-apply-');
   ({ dir, cleanup } = t);
   fx = await makeFixture(dir);
+  roots = { roots: [fx.root] };
   response = clean({ auto: true, dataset_uuid: fx.diagnosis.dataset_uuid, tasks: fx.diagnosis.tasks } satisfies CleaningRequest);
 });
 afterAll(() => cleanup());
@@ -41,7 +44,7 @@ describe('applyCleaning', () => {
     const before = await hashTree(fx.root);
     const sourceStat = await stat(fx.path['cat/2']);
     const out = join(dir, 'cleaned');
-    const res = await applyCleaning(response, fx.dataset, out);
+    const res = await applyCleaning(response, fx.dataset, out, roots);
     expect(await hashTree(fx.root)).toEqual(before);
     expect((await stat(fx.path['cat/2'])).mtimeMs).toBe(sourceStat.mtimeMs);
 
@@ -55,7 +58,7 @@ describe('applyCleaning', () => {
     const manifest = JSON.parse(await readFile(join(out, MANIFEST_FILE), 'utf8')) as CleaningManifest;
     expect(manifest).toEqual(res.manifest);
     expect(manifest.dataset_uuid).toBe('fixture-dataset');
-    expect(manifest.counts).toEqual({ source: 9, kept: 2, corrected: 1, removed: 6, not_in_source: 0 });
+    expect(manifest.counts).toEqual({ source: 9, kept: 2, corrected: 1, removed: 6, not_in_source: 0, refused: 0 });
     expect(manifest.files).toContainEqual({ path: 'dog/2.png', source: fx.path['cat/2'], uuid: fx.file['cat/2'].uuid, class: 'dog', original_class: 'cat', action: 'corrected' });
     expect(manifest.files).toContainEqual({ path: 'cat/1.png', source: fx.path['cat/1'], uuid: fx.file['cat/1'].uuid, class: 'cat', original_class: 'cat', action: 'kept' });
     expect(manifest.removed.map((r) => r.source).sort()).toEqual(['cat/3', 'dog/1', 'dog/2', 'dog/3', 'bird/2', 'bird/3'].map((n) => fx.path[n]).sort());
@@ -75,7 +78,7 @@ describe('applyCleaning', () => {
     delete tasks[0].datasets.outliers.class_files.cat[fx.path['cat/3']];
     const req: CleaningRequest = { auto: false, dataset_uuid: 'd', tasks };
     const out = join(dir, 'reviewed');
-    const res = await applyCleaning(clean(req), requestSource(req), out);
+    const res = await applyCleaning(clean(req), requestSource(req), out, roots);
     const copied = await hashTree(out);
     const suffixed = `cat/3-${fx.file['bird/3'].uuid.slice(0, 8)}.png`;
     expect(copied[suffixed]).toBe((await hashTree(fx.root))['bird/3.png']);
@@ -86,21 +89,21 @@ describe('applyCleaning', () => {
   it('applies a result keyed by uuid with a path field with the request as source', async () => {
     const req: CleaningRequest = { auto: true, dataset_uuid: 'd', tasks: uuidKeyed(fx.diagnosis).tasks };
     const out = join(dir, 'uuid-keyed');
-    const res = await applyCleaning(clean(req), requestSource(req), out);
+    const res = await applyCleaning(clean(req), requestSource(req), out, roots);
     expect(Object.keys(await hashTree(out)).sort()).toEqual(['bird/1.png', 'cat/1.png', 'dog/2.png', MANIFEST_FILE].sort());
-    expect(res.manifest.counts).toEqual({ source: 9, kept: 2, corrected: 1, removed: 6, not_in_source: 0 });
+    expect(res.manifest.counts).toEqual({ source: 9, kept: 2, corrected: 1, removed: 6, not_in_source: 0, refused: 0 });
   });
 
   it('refuses an output folder inside the source folder, a non-empty one, and a file', async () => {
     const before = await hashTree(fx.root);
-    await expect(applyCleaning(response, fx.dataset, join(fx.root, 'cleaned'))).rejects.toThrow(BadRequestError);
-    await expect(applyCleaning(response, fx.dataset, join(fx.root, 'cat', 'x'))).rejects.toThrow(/is inside the source folder/);
-    await expect(applyCleaning(response, fx.dataset, fx.root)).rejects.toThrow(/is inside the source folder/);
+    await expect(applyCleaning(response, fx.dataset, join(fx.root, 'cleaned'), roots)).rejects.toThrow(BadRequestError);
+    await expect(applyCleaning(response, fx.dataset, join(fx.root, 'cat', 'x'), roots)).rejects.toThrow(/is inside the source folder/);
+    await expect(applyCleaning(response, fx.dataset, fx.root, roots)).rejects.toThrow(/is inside the source folder/);
     const full = join(dir, 'full');
     await mkdir(full);
     await writeFile(join(full, 'keep.txt'), 'mine');
-    await expect(applyCleaning(response, fx.dataset, full)).rejects.toThrow(ConflictError);
-    await expect(applyCleaning(response, fx.dataset, join(full, 'keep.txt'))).rejects.toThrow(/not a folder/);
+    await expect(applyCleaning(response, fx.dataset, full, roots)).rejects.toThrow(ConflictError);
+    await expect(applyCleaning(response, fx.dataset, join(full, 'keep.txt'), roots)).rejects.toThrow(/not a folder/);
     expect(await readFile(join(full, 'keep.txt'), 'utf8')).toBe('mine');
     expect(await hashTree(fx.root)).toEqual(before);
   });
@@ -109,8 +112,8 @@ describe('applyCleaning', () => {
     const ds = structuredClone(fx.dataset);
     ds.class_files.cat[join(fx.root, 'cat', 'gone.png')] = { ...fx.file['cat/1'], uuid: 'gone' };
     const out = join(dir, 'missing');
-    await expect(applyCleaning(response, ds, out)).rejects.toThrow(NotFoundError);
-    await expect(applyCleaning(response, ds, out)).rejects.toThrow(/gone\.png does not exist/);
+    await expect(applyCleaning(response, ds, out, roots)).rejects.toThrow(NotFoundError);
+    await expect(applyCleaning(response, ds, out, roots)).rejects.toThrow(/gone\.png does not exist/);
     await expect(stat(out)).rejects.toThrow();
   });
 
@@ -118,7 +121,7 @@ describe('applyCleaning', () => {
     const ds = structuredClone(fx.dataset);
     for (const files of Object.values(ds.class_files)) for (const [k, f] of Object.entries(files)) files[k] = { ...f, uuid: `other-${f.uuid}` };
     const moved = Object.fromEntries(Object.entries(ds.class_files).map(([c, files]) => [c, Object.fromEntries(Object.entries(files).map(([k, f]) => [`${k}.x`, f]))]));
-    await expect(applyCleaning(response, { ...ds, class_files: moved }, join(dir, 'other'))).rejects.toThrow(/None of the cleaning response's files/);
+    await expect(applyCleaning(response, { ...ds, class_files: moved }, join(dir, 'other'), roots)).rejects.toThrow(/None of the cleaning response's files/);
   });
 
   it('writes images of an IDX source (virtual paths) as PNGs', async () => {
@@ -132,7 +135,7 @@ describe('applyCleaning', () => {
     const empty = { classes: ['a'], mean: [], std_dev: [], class_files: { a: {} } };
     const removed = { ...empty, class_files: { a: { [key(1)]: { uuid: 'u1', ...meta } } } };
     const out = join(dir, 'idx-out');
-    const res = await applyCleaning({ dataset_uuid: 'i', corrected: empty, removed }, source, out);
+    const res = await applyCleaning({ dataset_uuid: 'i', corrected: empty, removed }, source, out, { roots: [idxDir] });
     expect(res.manifest.files.map((f) => f.path)).toEqual(['a/images.idx-0.png']);
     const reread = await datasetFromFolder(out, { logger: { warn: () => undefined } });
     const f = Object.values(reread.dataset.class_files.a)[0];

@@ -78,7 +78,7 @@ it('cleans what the diagnosis flags, by the rules, and finds most planted faults
 
 it('writes the cleaned copy from the request alone and leaves data/sample untouched', async () => {
   const before = await sampleHashes();
-  const res = await applyCleaning(clean(request), requestSource(request), join(dir, 'cleaned'));
+  const res = await applyCleaning(clean(request), requestSource(request), join(dir, 'cleaned'), { roots: NODES.map((id) => join(SAMPLE, id)) });
   const c = res.manifest.counts;
   expect(c.source).toBe(300);
   expect(c.kept + c.corrected + c.removed).toBe(300);
@@ -88,7 +88,7 @@ it('writes the cleaned copy from the request alone and leaves data/sample untouc
 }, 30000);
 
 it('reports the run: every image plotted, the three nodes counted', async () => {
-  const { html, model, thumbnails } = await renderDiagnosisReport(result, { title: 'sample' });
+  const { html, model, thumbnails } = await renderDiagnosisReport(result, { title: 'sample', roots: NODES.map((id) => join(SAMPLE, id)) });
   expect(model.images).toHaveLength(300);
   expect(model.per_node.map((r) => [r.name, r.images])).toEqual(NODES.map((n) => [n, 100]));
   expect(html.match(/<circle /g)).toHaveLength(300);

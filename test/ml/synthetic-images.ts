@@ -20,7 +20,7 @@ export function shapesDataset(count: number, seed: number): { batch: ImageBatch;
     const at = 2 + rng.int(SIDE - 5);
     for (let r = 0; r < SIDE; r++) {
       for (let c = 0; c < SIDE; c++) {
-        let on = false;
+        let on: boolean;
         if (y === 0) on = r === at || r === at + 1;
         else if (y === 1) on = c === at || c === at + 1;
         else on = Math.abs(r - at - 0.5) <= 2 && Math.abs(c - at - 0.5) <= 2;

@@ -1,0 +1,75 @@
+/**
+ * The diagnosis under the node's disclosure policy (src/star/disclosure.ts): every count a node
+ * shares goes through its {@link DisclosureControl}, under these kinds (the names its report uses):
+ *
+ * - a node with fewer images than its minimum count refuses to take part (load and features rounds);
+ * - `histogram_bins`: the five signal histograms of the load round (luma percentiles, sharpness,
+ *   area, aspect): bins merged into neighbours, totals kept, so the quality cut-offs move at most
+ *   by the width of a merged group;
+ * - `shape_counts`: thumbnail shape → images, merged into the node's most common shape;
+ * - `colour_images`: whether the node has colour images is a count in disguise (sent as "none" below
+ *   the minimum; those images are then converted to grey for the features);
+ * - `class_counts`: per-class label counts of the threshold sums (with their sums) and of the
+ *   confident joint; `confident_joint`: its cells, merged within rows (row sums kept);
+ * - `prune_candidates`: score lists of classes the node holds fewer than the minimum of (the list
+ *   length would tell the count);
+ * - `model_updates`: a fold's model update trained on fewer images than the minimum is withheld.
+ *
+ * Not counts, and shared as before: the class names a node holds, channel sums (over pixels),
+ * feature sums and covariance products (over at least the minimum of images), the duplicates task's
+ * per-image hashes (duplicates.ts says why), the candidates' scores, and the decide round's
+ * per-file verdicts, which go to the aggregator only (views.ts).
+ */
+import type { DisclosureControl } from '../../src/index.js';
+import type { ConfidentJoint, PruneCandidates, ThresholdSums } from '../../src/ml/index.js';
+import { Tensor } from '../../src/index.js';
+import { SIGNAL_BINS, type SignalHistograms, type SignalName } from './distribution.js';
+
+/** The load round's counts under the policy. */
+export function discloseLoadCounts(
+  control: DisclosureControl,
+  counts: { histograms: SignalHistograms; shapes: Record<string, number>; colourImages: number },
+): { histograms: SignalHistograms; shapes: Record<string, number>; colour: boolean } {
+  const histograms = {} as SignalHistograms;
+  for (const k of Object.keys(SIGNAL_BINS) as SignalName[]) histograms[k] = control.histogram('histogram_bins', counts.histograms[k]);
+  return {
+    histograms,
+    shapes: control.categories('shape_counts', counts.shapes),
+    colour: control.count('colour_images', counts.colourImages) > 0,
+  };
+}
+
+/** Threshold sums without the classes the node holds fewer than the minimum of. */
+export function discloseThresholdSums(control: DisclosureControl, t: ThresholdSums): ThresholdSums {
+  const counts = control.counts('class_counts', t.counts);
+  return { classes: t.classes, sums: t.sums.map((s, j) => (counts[j] === 0 ? 0 : s)), counts };
+}
+
+/** The confident joint with small cells merged within rows and small classes left out. */
+export function discloseJoint(control: DisclosureControl, joint: ConfidentJoint): ConfidentJoint {
+  return control.confidentJoint('confident_joint', joint);
+}
+
+/** Prune candidates without the lists of classes the node holds fewer than the minimum of. */
+export function disclosePruneCandidates(control: DisclosureControl, candidates: PruneCandidates, labels: ArrayLike<number>, classes: number): PruneCandidates {
+  const held = new Array<number>(classes).fill(0);
+  for (let i = 0; i < labels.length; i++) held[labels[i]]++;
+  const out: PruneCandidates = {};
+  let withheld = 0;
+  for (const [key, scores] of Object.entries(candidates)) {
+    // Keys are `nr:<given>:<other>` or `pc:<given>` (confident-learning.ts).
+    const given = Number(key.split(':')[1]);
+    const small = held[given] > 0 && held[given] < control.minCount;
+    if (small && scores.length > 0) withheld++;
+    out[key] = small ? [] : scores;
+  }
+  control.withheld('prune_candidates', withheld);
+  return out;
+}
+
+/** A fold's model update, or a zero-weight one (ignored by the average) when trained on too few images. */
+export function discloseUpdate(control: DisclosureControl, u: { w: Tensor; b: Tensor; count: number }): { w: Tensor; b: Tensor; count: number } {
+  const count = control.count('model_updates', u.count);
+  if (count === u.count) return u;
+  return { w: Tensor.zeros('float32', u.w.shape), b: Tensor.zeros('float32', u.b.shape), count: 0 };
+}

@@ -1,0 +1,68 @@
+/**
+ * What the aggregator sends the nodes each round (the global): the setup the load round settled and
+ * what later phases add. `phase` (and, while training, `step`) say what the nodes run next
+ * (src/star/phased.ts).
+ */
+import type { Tensor } from '../../src/index.js';
+import type { ConfidentJoint } from '../../src/ml/index.js';
+import type { ImageShape } from '../../src/ml/index.js';
+import type { QualityCutoffs } from './distribution.js';
+import type { DiagnosisResult } from './output.js';
+import type { DiagnosisTaskName } from './request.js';
+import type { NodeDuplicateMark } from './views.js';
+
+/** What the load round settles for every later one. */
+export interface DiagnosisSetup {
+  /** The tasks the run performs. */
+  tasks: DiagnosisTaskName[];
+  /** The global classes (the union of the nodes', in order): label indices follow it. */
+  classes: string[];
+  /** Pooled per-channel mean of every image of every node, 0–1 scale. */
+  mean: number[];
+  /** Pooled per-channel population standard deviation, 0–1 scale. */
+  std_dev: number[];
+  /** Shape every image is fitted to for the feature extractor. */
+  shape: ImageShape;
+  /** Cut-offs of the quality tasks, from the merged histograms. */
+  cutoffs: QualityCutoffs;
+  /** Per node, uuid → duplicate mark (a node receives only its own, views.ts). */
+  duplicates: Record<string, Record<string, NodeDuplicateMark>>;
+  /** Images over every node. */
+  count: number;
+}
+
+/**
+ * The aggregate after each round; `phase` is what the nodes do next.
+ *
+ * @property standardizer.__type.mean Pooled mean per feature.
+ * @property standardizer.__type.invStd 1 / pooled standard deviation per feature.
+ */
+export interface DiagnosisAggregate {
+  /** The phase the nodes run next (`features`, `iterate`, `cl-thresholds`, …). */
+  phase: string;
+  /** Within `iterate`: the step, from 0; training and the PCA's power iterations advance together. */
+  step?: number;
+  /** What the load round settled. */
+  setup: DiagnosisSetup;
+  /** The pooled feature standardisation (after the features round). */
+  standardizer?: { mean: Tensor; invStd: Tensor };
+  /** Iterate rounds (`step` is the fold × round): global weights of that round (`w`, `b`). */
+  weights?: { w: Tensor; b: Tensor } | null;
+  /** Final weights of every fold (cl-thresholds on), each `{w, b}`. */
+  foldWeights?: Array<{ w: Tensor; b: Tensor }>;
+  /** Training images of every fold, summed over the nodes (weights of the exported model's average). */
+  foldCounts?: number[];
+  /** The PCA's current basis while its power iterations run; null when none runs or after the last. */
+  basis?: Tensor | null;
+  /** The 2-D projection's `mean` and `axes` once found; null until then, or when none is computed. */
+  pca?: { mean: Tensor; axes: Tensor } | null;
+  /** Thresholds (null = no sample of the class: +∞). */
+  thresholds?: Array<number | null>;
+  /** The merged confident joint (after cl-joint). */
+  joint?: ConfidentJoint;
+  /** Prune cutoffs (null = −∞). */
+  cutoffs?: Record<string, number | null>;
+  /** The response, after the decide round. */
+  result?: DiagnosisResult;
+  [key: string]: unknown;
+}

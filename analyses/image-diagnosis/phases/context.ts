@@ -1,0 +1,143 @@
+/**
+ * What every phase of the diagnosis shares: the run's resolved settings and progress reporting
+ * (one per analysis), and what a node keeps in memory between rounds (one per node).
+ */
+import type { Tensor } from '../../../src/index.js';
+import { BadRequestError } from '../../../src/index.js';
+import { DEFAULT_LABEL_ISSUE_OPTIONS, type FilterBy, type RankBy } from '../../../src/ml/index.js';
+import { DEFAULT_FEDERATED_TRAINING, outOfFoldProbabilities, type NodeData } from '../../../src/ml/index.js';
+import { DEFAULT_PCA } from '../../../src/ml/index.js';
+import type { FlameSDK } from '../../../src/index.js';
+import type { DisclosureControl } from '../../../src/index.js';
+import type { Phase } from '../../../src/index.js';
+import type { DiagnosisAggregate } from '../global.js';
+import type { LocalData } from '../load.js';
+import type { DiagnosisOptions } from '../options.js';
+import type { DiagnosisResult } from '../output.js';
+import { DIAGNOSIS_TASKS, type DiagnosisTaskName } from '../request.js';
+
+/** Which tasks need features, training, confident learning. */
+export function needs(tasks: readonly DiagnosisTaskName[], o: DiagnosisOptions): { features: boolean; train: boolean; cl: boolean } {
+  const cl = tasks.includes('mislabeled_images');
+  const features = cl || o.projections !== false;
+  return { features, train: cl && !o.classifier, cl };
+}
+
+/** The diagnosis' settings as every phase reads them, and its progress reporting. */
+export interface DiagnosisContext {
+  options: DiagnosisOptions;
+  tasks: DiagnosisTaskName[];
+  need: { features: boolean; train: boolean; cl: boolean };
+  folds: number;
+  /** Federated-averaging rounds per fold. */
+  rounds: number;
+  /** Iterate steps that train (folds × rounds) and that run the PCA power iterations. */
+  trainSteps: number;
+  pcaSteps: number;
+  filterBy: FilterBy;
+  rankBy: RankBy;
+  /** Aggregator: each node's own part of the response, sent to it at the end (views.ts). */
+  ownParts: Map<string, DiagnosisResult>;
+  /** Reports progress (never decreasing) to `onProgress`, and on the aggregator to the hub. */
+  report(sdk: FlameSDK, phase: string, progress: number, task?: DiagnosisTaskName): void;
+  /** The progress reported so far (node-local loading repeats it). */
+  progress(): number;
+}
+
+/** Resolves `options` for one run. */
+export function diagnosisContext(options: DiagnosisOptions, tasks: DiagnosisTaskName[] = [...(options.tasks ?? DIAGNOSIS_TASKS)]): DiagnosisContext {
+  const need = needs(tasks, options);
+  const folds = options.folds ?? DEFAULT_FEDERATED_TRAINING.folds;
+  const rounds = options.rounds ?? DEFAULT_FEDERATED_TRAINING.rounds;
+  let lastProgress = 0;
+  return {
+    options,
+    tasks,
+    need,
+    folds,
+    rounds,
+    trainSteps: need.train ? folds * rounds : 0,
+    pcaSteps: need.features && options.projections !== false ? DEFAULT_PCA.iterations + 1 : 0,
+    filterBy: options.filterBy ?? DEFAULT_LABEL_ISSUE_OPTIONS.filterBy,
+    rankBy: options.rankBy ?? DEFAULT_LABEL_ISSUE_OPTIONS.rankBy,
+    ownParts: new Map(),
+    report(sdk, phase, progress, task) {
+      lastProgress = Math.max(lastProgress, Math.min(1, progress));
+      if (sdk.role === 'aggregator') sdk.setProgress(Math.min(0.99, lastProgress));
+      options.onProgress?.({ phase, progress: lastProgress, node: sdk.nodeId, ...(task ? { task } : {}) });
+    },
+    progress: () => lastProgress,
+  };
+}
+
+/** A node's labels (class indices) and feature rows (standardised from the iterate phase on). */
+export interface NodeFeatures {
+  labels: Int32Array;
+  values: Float32Array;
+  dim: number;
+}
+
+/** What a node keeps in memory between rounds. */
+export interface NodeState {
+  nodeId: string;
+  /** The node's place among the participants: mixed into its fold and shuffle seeds. */
+  nodeIndex: number;
+  data: LocalData;
+  /** The node's disclosure policy and tally of what it suppressed. */
+  control: DisclosureControl;
+  /** From the features phase on. */
+  features?: NodeFeatures;
+  /** Fold of each image, from the iterate phase on. */
+  folds?: Int32Array;
+  /** Cached training rows of the current fold. */
+  train?: NodeData & { fold: number };
+  /** Out-of-sample (or the user classifier's) probabilities, once known. */
+  probs?: Float32Array;
+}
+
+/** `value`, which an earlier phase of the run settled; an error naming it when it is missing. */
+export function settled<T>(value: T | null | undefined, what: string): T {
+  if (value === undefined || value === null) throw new BadRequestError(`diagnosis: no ${what} yet (a phase ran out of order)`);
+  return value;
+}
+
+export function f32(t: Tensor): Float32Array {
+  return t.data as Float32Array;
+}
+
+export function f64(t: Tensor): Float64Array {
+  return t.data as Float64Array;
+}
+
+/** The node's probabilities: the user classifier's, or each image's out-of-fold prediction (kept). */
+export function probabilitiesOf(s: NodeState, g: DiagnosisAggregate): Float32Array {
+  if (s.probs) return s.probs;
+  const { labels, values, dim } = settled(s.features, 'features');
+  const classes = g.setup.classes.length;
+  const heads = settled(g.foldWeights, 'fold heads').map((fw) => ({ dim, classes, w: f32(fw.w), b: f32(fw.b) }));
+  s.probs = outOfFoldProbabilities(values, labels, settled(s.folds, 'folds'), heads);
+  return s.probs;
+}
+
+/**
+ * A confident-learning phase (src/ml/confident-learning.ts's steps): it runs with the
+ * mislabeled_images task (and when `runs` holds), and reports its progress once merged.
+ */
+export function confidentLearningPhase<P extends { [key: string]: unknown }>(
+  ctx: DiagnosisContext,
+  spec: { name: string; progress: number; runs?: boolean; local(s: NodeState, g: DiagnosisAggregate): P; merge(partials: P[], previous: DiagnosisAggregate): DiagnosisAggregate },
+): Phase<NodeState, DiagnosisAggregate, P> {
+  return {
+    name: spec.name,
+    steps: () => (ctx.need.cl && spec.runs !== false ? 1 : 0),
+    local: ({ state, global }) => spec.local(state, global),
+    merge(partials, { sdk, previous }) {
+      const next = spec.merge(
+        partials.map((p) => p.value),
+        previous,
+      );
+      ctx.report(sdk, 'confident-learning', spec.progress, 'mislabeled_images');
+      return next;
+    },
+  };
+}
