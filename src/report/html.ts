@@ -2,7 +2,11 @@
  * The HTML of a diagnosis report: one self-contained page (inline CSS, inline SVG, inline script,
  * thumbnails as data: URIs; no external asset, no network). How to read it: src/report/README.md.
  */
+import { createHash } from 'node:crypto';
+import type { CheckReport, CheckRow } from '../evaluation/check.js';
+import { REFUSAL_TEXT, type RefusalReason } from '../images/dataset-roots.js';
 import type { CountRow, ReportImage, ReportModel } from './model.js';
+import { REPORT_SCRIPT } from './script.js';
 
 /** A thumbnail cell: an image, or why there is none. */
 export type Thumbnail = { src: string } | { missing: string };
@@ -12,6 +16,10 @@ export interface RenderOptions {
   title: string;
   /** uuid → thumbnail; when undefined, no thumbnail column is shown. */
   thumbnails?: Map<string, Thumbnail>;
+  /** Flagged images whose file was refused for a thumbnail, by reason; the page says how many. */
+  refused?: Partial<Record<RefusalReason, number>>;
+  /** The result checked against a reference (`checkResult` of src/evaluation): shown per task. */
+  check?: CheckReport;
 }
 
 const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
@@ -47,11 +55,24 @@ function pct(n: number, of: number): string {
   return of === 0 ? '–' : `${((100 * n) / of).toFixed(1)} %`;
 }
 
+/** One line on the result's disclosure control: minimum counts, values suppressed, noise; '' without a record. */
+function disclosureNote(model: ReportModel): string {
+  const d = model.disclosure;
+  if (!d) return '';
+  const mins = [...new Set(Object.values(d.min_count))].sort((a, b) => a - b);
+  const byNode = Object.entries(d.suppressed_by_node).map(([node, k]) => `${escapeHtml(node)} ${k}`).join(', ');
+  const noise = d.noise ? `Laplace noise of scale ${d.noise.scale} was added to ${d.noise.values} dataset statistics (mean, std_dev).` : 'No noise was added.';
+  return (
+    `<p class="note" id="disclosure">Disclosure control: minimum count ${mins.join(' / ') || '–'} per node; ` +
+    `${d.suppressed_total} shared value${d.suppressed_total === 1 ? ' was' : 's were'} suppressed or merged into a neighbour${byNode ? ` (${byNode})` : ''}. ${noise}</p>`
+  );
+}
+
 const W = 760;
 const H = 500;
 const PAD = 18;
 
-function scatter(model: ReportModel, colourOf: Map<string, string>): { svg: string; plotted: number } {
+function scatter(model: ReportModel, colourOf: Map<string, string>, indexOf: Map<string, number>): { svg: string; plotted: number } {
   const pts = model.images.filter((i) => i.xy);
   if (pts.length === 0) {
     return { svg: '<p class="note" id="no-projection">No image carries <code>projections["2d"]</code>: nothing to plot.</p>', plotted: 0 };
@@ -73,7 +94,7 @@ function scatter(model: ReportModel, colourOf: Map<string, string>): { svg: stri
       p.flagged_by.length ? `flagged by: ${p.flagged_by.join(', ')}` : 'not flagged',
     ].join('\n');
     return (
-      `<circle class="pt${p.flagged_by.length ? ' flag' : ''}" cx="${sx(p.xy![0]).toFixed(1)}" cy="${sy(p.xy![1]).toFixed(1)}" r="4" ` +
+      `<circle class="pt${p.flagged_by.length ? ' flag' : ''}" data-i="${indexOf.get(p.uuid)}" tabindex="0" cx="${sx(p.xy![0]).toFixed(1)}" cy="${sy(p.xy![1]).toFixed(1)}" r="4" ` +
       `fill="${colourOf.get(p.given_class)}" data-class="${escapeHtml(p.given_class)}" data-node="${escapeHtml(p.node)}" ` +
       `data-tasks="${escapeHtml(p.flagged_by.join(' '))}"><title>${escapeHtml(tip)}</title></circle>`
     );
@@ -110,10 +131,61 @@ function countTable(id: string, head: string, rows: CountRow[], tasks: string[],
   );
 }
 
-function thumbCell(img: ReportImage, thumbs: Map<string, Thumbnail>): string {
+/** The note saying how many files were refused for thumbnails and why, or '' when none was. */
+function refusedNote(refused: Partial<Record<RefusalReason, number>> | undefined): string {
+  const entries = Object.entries(refused ?? {}).filter(([, n]) => n > 0) as Array<[RefusalReason, number]>;
+  const total = entries.reduce((a, [, n]) => a + n, 0);
+  if (total === 0) return '';
+  const why = entries.map(([r, n]) => `${n} ${escapeHtml(REFUSAL_TEXT[r])}`).join(', ');
+  return (
+    `<p class="note" id="refused">${total} flagged image${total === 1 ? '' : 's'} got no thumbnail: ${total === 1 ? 'its file was' : 'their files were'} refused unread (${why}). ` +
+    'Thumbnails are made only from images inside the dataset folders given to the report (<code>--root</code>, or the nodes\' folders of a local run); files of other nodes, or files a result names elsewhere, are never read.</p>'
+  );
+}
+
+/** A thumbnail (`img.thumb`, tagged with the image's index for the detail panel) or its placeholder. */
+function thumbBox(img: ReportImage, i: number | undefined, thumbs: Map<string, Thumbnail>): string {
   const t = thumbs.get(img.uuid) ?? { missing: 'no thumbnail' };
-  if ('src' in t) return `<td class="th"><img class="thumb" src="${t.src}" alt="${escapeHtml(img.path)}" width="64" height="64"></td>`;
-  return `<td class="th"><div class="thumb ph" title="${escapeHtml(img.path)}">${escapeHtml(t.missing)}<br><b>${escapeHtml(img.node)}</b></div></td>`;
+  if ('src' in t) return `<img class="thumb" data-i="${i ?? ''}" src="${t.src}" alt="${escapeHtml(img.path)}" width="64" height="64">`;
+  return `<div class="thumb ph" title="${escapeHtml(img.path)}">${escapeHtml(t.missing)}<br><b>${escapeHtml(img.node)}</b></div>`;
+}
+
+/** What a table row needs of the other images: their index, and each image by uuid. */
+interface Lookup {
+  indexOf: Map<string, number>;
+  byUuid: Map<string, ReportImage>;
+}
+
+/** The kept image a flagged duplicate copies, when the result has it. */
+function keptImage(img: ReportImage, look: Lookup): ReportImage | undefined {
+  return img.duplicate_of?.uuid === undefined ? undefined : look.byUuid.get(img.duplicate_of.uuid);
+}
+
+/** The image cell of a duplicate: the copy and the image it duplicates, side by side. */
+function pairCell(img: ReportImage, look: Lookup, thumbs: Map<string, Thumbnail>): string {
+  const kept = keptImage(img, look);
+  const keptBox = kept
+    ? thumbBox(kept, look.indexOf.get(kept.uuid), thumbs)
+    : `<div class="thumb ph">kept image not in this result<br><b>${escapeHtml(img.duplicate_of?.node ?? '')}</b></div>`;
+  return (
+    `<td class="th"><div class="pair"><figure>${thumbBox(img, look.indexOf.get(img.uuid), thumbs)}<figcaption>this</figcaption></figure>` +
+    `<figure>${keptBox}<figcaption>kept</figcaption></figure></div></td>`
+  );
+}
+
+/** A column heading that sorts its table by `key` (a row's `data-KEY`) when clicked. */
+function sortHead(label: string, key: string, numeric = false): string {
+  return `<th scope="col"${numeric ? ' class="num"' : ''} data-sort="${key}"${numeric ? ' data-type="num"' : ''} aria-sort="none"><button type="button" class="sort">${label}</button></th>`;
+}
+
+function fixed3(v: number | null): string {
+  return v === null ? '–' : v.toFixed(3);
+}
+
+/** The line under a task's heading on how it fares against the reference, or '' without one. */
+function checkLine(row: CheckRow | undefined): string {
+  if (!row) return '';
+  return ` <span class="vs-ref">Against the reference: precision <b>${fixed3(row.precision)}</b>, recall <b>${fixed3(row.recall)}</b>, F1 ${fixed3(row.f1)} (${row.tp} of ${row.faults} faults found, ${row.fp} false alarm${row.fp === 1 ? '' : 's'}).</span>`;
 }
 
 /** The folder every key starts with (ending in `/`), or '' when they share none. */
@@ -126,46 +198,132 @@ export function commonFolder(keys: readonly string[]): string {
   return prefix.length > 1 ? prefix : '';
 }
 
-function taskSection(task: string, model: ReportModel, colourOf: Map<string, string>, thumbs: Map<string, Thumbnail> | undefined, folder: string): string {
+function taskSection(task: string, model: ReportModel, colourOf: Map<string, string>, thumbs: Map<string, Thumbnail> | undefined, folder: string, look: Lookup, check?: CheckReport): string {
   const flagged = model.images
     .filter((i) => i.flagged_by.includes(task))
     .sort((a, b) => model.classes.indexOf(a.given_class) - model.classes.indexOf(b.given_class) || (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const total = model.images.length;
   const mislabeled = task === 'mislabeled_images';
+  const duplicates = task === 'duplicates';
   const hasIssue = flagged.some((i) => i.verdicts[task]?.issue !== undefined);
   const hasScore = flagged.some((i) => i.verdicts[task]?.score !== undefined);
   const head =
-    (thumbs ? '<th scope="col">image</th>' : '') +
-    '<th scope="col">file</th><th scope="col">node</th><th scope="col">class</th>' +
-    (mislabeled ? '<th scope="col">suggested</th><th scope="col" class="num">confidence</th>' : '') +
-    (hasIssue ? '<th scope="col">issue</th>' : '') +
-    (hasScore ? '<th scope="col" class="num">score</th>' : '') +
-    '<th scope="col" class="num">brightness</th><th scope="col" class="num">size</th><th scope="col">also flagged by</th>';
+    (thumbs ? `<th scope="col">${duplicates ? 'image and its original' : 'image'}</th>` : '') +
+    sortHead('file', 'file') +
+    sortHead('node', 'node') +
+    sortHead('class', 'class') +
+    (mislabeled ? sortHead('suggested', 'suggested') + sortHead('confidence', 'confidence', true) : '') +
+    (duplicates ? sortHead('duplicate of', 'original') : '') +
+    (hasIssue ? sortHead('issue', 'issue') : '') +
+    (hasScore ? sortHead('score', 'score', true) : '') +
+    sortHead('brightness', 'brightness', true) +
+    sortHead('size', 'size', true) +
+    '<th scope="col">also flagged by</th>';
+  const short = (p: string) => (p.startsWith(folder) ? p.slice(folder.length) : p);
   const rows = flagged
     .map((i) => {
       const others = i.flagged_by.filter((t) => t !== task).map(taskLabel).join(', ');
+      const v = i.verdicts[task] ?? {};
+      const kept = duplicates ? keptImage(i, look) : undefined;
+      const original = duplicates ? (kept ? short(kept.path) : i.duplicate_of?.node ? `an image of ${i.duplicate_of.node}` : undefined) : undefined;
       return (
+        // only the id: the script finds the row's image (and the values it sorts and filters by) through it
         `<tr id="${slug(task)}-${escapeHtml(i.uuid)}">` +
-        (thumbs ? thumbCell(i, thumbs) : '') +
-        `<td class="file" title="${escapeHtml(i.path)}">${escapeHtml(i.path.startsWith(folder) ? i.path.slice(folder.length) : i.path)}</td><td>${escapeHtml(i.node)}</td>` +
+        (thumbs ? (duplicates ? pairCell(i, look, thumbs) : `<td class="th">${thumbBox(i, look.indexOf.get(i.uuid), thumbs)}</td>`) : '') +
+        `<td class="file" title="${escapeHtml(i.path)}">${escapeHtml(short(i.path))}</td><td>${escapeHtml(i.node)}</td>` +
         `<td><span class="sw" style="background:${colourOf.get(i.given_class)}"></span>${escapeHtml(i.given_class)}</td>` +
         (mislabeled
           ? `<td>${i.suggested_class ? `<span class="sw" style="background:${colourOf.get(i.suggested_class) ?? '#999'}"></span>${escapeHtml(i.suggested_class)}` : '<span class="muted">none</span>'}</td>` +
             `<td class="num">${i.confidence === undefined ? '–' : i.confidence.toFixed(2)}</td>`
           : '') +
-        (hasIssue ? `<td>${escapeHtml(i.verdicts[task]?.issue ?? '–')}</td>` : '') +
-        (hasScore ? `<td class="num">${i.verdicts[task]?.score === undefined ? '–' : formatScore(i.verdicts[task].score!)}</td>` : '') +
+        (duplicates
+          ? `<td class="file"${kept ? ` title="${escapeHtml(kept.path)}"` : ''}>${original === undefined ? '<span class="muted">–</span>' : escapeHtml(original)}${kept && kept.node !== i.node ? ` <span class="muted">(${escapeHtml(kept.node)})</span>` : ''}</td>`
+          : '') +
+        (hasIssue ? `<td>${escapeHtml(v.issue ?? '–')}</td>` : '') +
+        (hasScore ? `<td class="num">${v.score === undefined ? '–' : formatScore(v.score)}</td>` : '') +
         `<td class="num">${i.brightness.toFixed(3)}</td><td class="num">${i.width}×${i.height}×${i.channels}</td>` +
         `<td>${others ? escapeHtml(others) : '<span class="muted">–</span>'}</td></tr>`
       );
     })
     .join('');
   const empty = flagged.length === 0 ? `<tr class="none"><td colspan="20">No outliers.</td></tr>` : '';
+  const nomatch = flagged.length === 0 ? '' : '<tfoot><tr class="nomatch" hidden><td colspan="20">No row matches the filter.</td></tr></tfoot>';
+  const row = check?.rows.find((r) => r.task === task);
   return (
     `<section class="task" id="task-${slug(task)}" data-task="${escapeHtml(task)}"><h2>${escapeHtml(taskLabel(task))} <code>${escapeHtml(task)}</code></h2>` +
-    `<p class="note">${flagged.length} outlier${flagged.length === 1 ? '' : 's'} of ${total} images (${pct(flagged.length, total)}).</p>` +
-    `<table class="outliers"><thead><tr>${head}</tr></thead><tbody>${rows}${empty}</tbody></table></section>`
+    `<p class="note">${flagged.length} outlier${flagged.length === 1 ? '' : 's'} of ${total} images (${pct(flagged.length, total)}).${checkLine(row)} <span class="shown"></span></p>` +
+    `<div class="wide"><table class="outliers"><thead><tr>${head}</tr></thead><tbody>${rows}${empty}</tbody>${nomatch}</table></div></section>`
   );
+}
+
+/** The table of `flame check`: per task, counts and metrics against the reference. */
+function checkSection(check: CheckReport | undefined): string {
+  if (!check) return '';
+  const cols = ['task', 'files', 'flagged', 'faults', 'tp', 'fp', 'fn', 'tn', 'precision', 'recall', 'F1', 'accuracy', 'relabel'];
+  const head = cols.map((c, k) => `<th scope="col"${k ? ' class="num"' : ''}>${c}</th>`).join('');
+  const body = check.rows
+    .map((r) => {
+      const cells = [r.files ?? '–', r.flagged, r.faults, r.tp, r.fp, r.fn, r.tn ?? '–'].map((v) => `<td class="num">${v}</td>`).join('');
+      const metrics = [r.precision, r.recall, r.f1, r.accuracy, r.relabel_accuracy].map((v) => `<td class="num">${fixed3(v)}</td>`).join('');
+      return `<tr data-task="${escapeHtml(r.task)}"><th scope="row">${escapeHtml(taskLabel(r.task))}</th>${cells}${metrics}</tr>`;
+    })
+    .join('');
+  const warnings = check.warnings.length ? `<ul class="warnings">${check.warnings.map((w) => `<li>${escapeHtml(w)}</li>`).join('')}</ul>` : '';
+  return (
+    '<section id="reference"><h2>Against the reference</h2>' +
+    '<p class="note">The flagged files of each task compared with the faults the reference (ground truth) names, as <code>flame check</code> computes them: ' +
+    'tp flagged and faulty, fp flagged but fine, fn faulty but not flagged, tn neither; precision = tp / (tp + fp), recall = tp / (tp + fn), ' +
+    'F1 = 2tp / (2tp + fp + fn), accuracy = (tp + tn) / files; relabel = share of the found mislabeled files whose suggested class is the true one. ' +
+    '– where a ratio is 0/0 or the number of files is unknown.</p>' +
+    (check.rows.length ? `<table id="check" class="counts"><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>` : '<p class="note">No task of the result has a reference.</p>') +
+    warnings +
+    '</section>'
+  );
+}
+
+/** The filters and the hint above the task tables. */
+function filterBar(model: ReportModel): string {
+  const opts = (values: readonly string[], label: (v: string) => string = (v) => v) => values.map((v) => `<option value="${escapeHtml(v)}">${escapeHtml(label(v))}</option>`).join('');
+  return (
+    '<form class="filters" id="filters" autocomplete="off">' +
+    `<label>Task <select id="f-task"><option value="">all tasks</option>${opts(model.tasks, taskLabel)}</select></label>` +
+    `<label>Class <select id="f-class"><option value="">any class</option>${opts(model.classes)}</select></label>` +
+    `<label>Node <select id="f-node"><option value="">any node</option>${opts(model.per_node.map((r) => r.name))}</select></label>` +
+    '<label>Score from <input id="f-min" type="number" step="any" size="6"></label>' +
+    '<label>to <input id="f-max" type="number" step="any" size="6"></label>' +
+    '<label>File contains <input id="f-text" type="search" size="14"></label>' +
+    '<button type="reset">Clear</button> <span class="muted" id="f-count"></span></form>' +
+    '<p class="note">A filter hides the rows that do not match it (class: the class an image is filed under; score: the task\'s own score, rows without one are hidden while a bound is set). ' +
+    'Click a column heading to sort its table (again to reverse); click a row, or a point of the projection, to see the image and its record.</p>'
+  );
+}
+
+/** Every image's record for the detail panel, as JSON safe inside a `<script>` element. */
+function pageData(model: ReportModel, look: Lookup, thumbs: Map<string, Thumbnail> | undefined): string {
+  const images = model.images.map((img) => {
+    const t = thumbs?.get(img.uuid);
+    const kept = keptImage(img, look);
+    return {
+      uuid: img.uuid,
+      path: img.path,
+      node: img.node,
+      class: img.given_class,
+      ...(img.suggested_class !== undefined ? { suggested: img.suggested_class } : {}),
+      ...(img.confidence !== undefined ? { confidence: img.confidence } : {}),
+      brightness: img.brightness,
+      size: `${img.width}×${img.height}×${img.channels}`,
+      ...(img.xy ? { xy: img.xy } : {}),
+      flagged_by: img.flagged_by,
+      verdicts: img.verdicts,
+      pixels: img.width * img.height,
+      ...(img.duplicate_of ? { duplicate_of: { ...img.duplicate_of, ...(kept ? { i: look.indexOf.get(kept.uuid) } : {}) } } : {}),
+      // flagged images' thumbnails are in their tables already: the panel takes them from there
+      ...(t && 'src' in t && img.flagged_by.length === 0 ? { thumb: t.src } : {}),
+      ...(t && 'missing' in t ? { missing: t.missing } : !t ? { missing: thumbs ? 'no thumbnail' : 'thumbnails left out' } : {}),
+    };
+  });
+  const tasks = model.tasks.map((name) => ({ name, label: taskLabel(name), slug: slug(name) }));
+  return JSON.stringify({ tasks, images }).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 const CSS = `
@@ -207,38 +365,55 @@ td.file{max-width:380px;overflow:hidden;text-overflow:ellipsis;white-space:nowra
 .thumb{width:64px;height:64px;object-fit:contain;image-rendering:pixelated;background:#222;border-radius:4px;display:block}
 .thumb.ph{background:repeating-linear-gradient(45deg,#eef1f4,#eef1f4 6px,#e2e6ea 6px,#e2e6ea 12px);color:var(--muted);font-size:10px;line-height:1.2;padding:8px 4px;text-align:center;overflow:hidden}
 footer{max-width:1180px;margin:30px auto;padding:0 24px;color:var(--muted);font-size:12px}
+.pt{cursor:pointer}
+.pt:focus{outline:none;stroke:#111;stroke-width:2}
+#scatter .pt.sel{stroke:#e8590c;stroke-width:3.5;r:8px;opacity:1}
+.filters{display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center;background:var(--panel);border:1px solid var(--line);border-radius:8px;padding:8px 12px}
+input,button{font:inherit}
+input{padding:2px 6px;border:1px solid var(--line);border-radius:4px}
+button{padding:2px 10px;border:1px solid var(--line);border-radius:4px;background:#fff;cursor:pointer}
+th button.sort{border:none;background:none;padding:0;font:inherit;color:inherit;font-weight:600;cursor:pointer}
+th[aria-sort="ascending"] button.sort::after{content:" ▲"}
+th[aria-sort="descending"] button.sort::after{content:" ▼"}
+table.outliers tbody tr[data-i]{cursor:pointer}
+table.outliers tbody tr[data-i]:hover{background:var(--panel)}
+table.outliers tbody tr.sel{background:#fff4e6}
+.pair{display:flex;gap:6px}
+.pair figure,.pics figure{margin:0;text-align:center}
+.pair figcaption{font-size:10px;color:var(--muted)}
+.vs-ref{color:var(--fg)}
+ul.warnings{color:var(--muted);margin:4px 0 0;padding-left:18px}
+#detail{position:fixed;top:12px;right:12px;width:380px;max-height:calc(100vh - 24px);overflow:auto;background:#fff;border:1px solid var(--line);border-radius:10px;box-shadow:0 8px 28px rgba(0,0,0,.18);padding:12px 14px;z-index:10}
+#detail[hidden]{display:none}
+#detail .dhead{display:flex;justify-content:space-between;align-items:center;gap:8px}
+#detail h3{margin:0;font-size:15px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+#detail .close{font-size:18px;line-height:1;padding:2px 8px}
+#detail .pics{display:flex;gap:10px;margin:10px 0}
+#detail .big{width:160px;height:160px;object-fit:contain;image-rendering:pixelated;background:#222;border-radius:6px;display:block}
+#detail .big.ph{background:repeating-linear-gradient(45deg,#eef1f4,#eef1f4 8px,#e2e6ea 8px,#e2e6ea 16px);color:var(--muted);font-size:12px;padding:50px 8px;text-align:center}
+#detail figcaption{font-size:12px;color:var(--muted);margin-top:3px}
+#detail dl{display:grid;grid-template-columns:auto 1fr;gap:2px 10px;margin:6px 0;font-size:13px}
+#detail dt{color:var(--muted)}
+#detail dd{margin:0;word-break:break-all}
+#detail table.verdicts{width:100%;font-size:13px}
+#detail table.verdicts th,#detail table.verdicts td{padding:3px 5px}
+#detail table.verdicts td:first-child{white-space:normal}
+.wide{overflow-x:auto;max-width:100%}
+.filters input[type=number]{width:6.5em}
+#detail table.verdicts tr.hit td{color:var(--hit);font-weight:600}
 `;
 
-const SCRIPT = `
-(function () {
-  var select = document.getElementById('task-select');
-  var svg = document.getElementById('scatter');
-  var count = document.getElementById('marked-count');
-  if (!select || !svg) return;
-  function mark() {
-    var task = select.value;
-    var points = svg.querySelectorAll('.pt');
-    var marked = 0;
-    for (var i = 0; i < points.length; i++) {
-      var tasks = (points[i].getAttribute('data-tasks') || '').split(' ').filter(Boolean);
-      var flag = task === '*' ? tasks.length > 0 : task !== '' && tasks.indexOf(task) >= 0;
-      points[i].classList.toggle('flag', flag);
-      if (flag) marked++;
-    }
-    svg.classList.toggle('marking', task !== '');
-    if (count) count.textContent = marked + ' marked';
-  }
-  select.addEventListener('change', mark);
-  mark();
-})();
-`;
+/** The page's Content-Security-Policy: nothing may load; only its own script (by hash) may run. */
+const CSP = `default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'sha256-${createHash('sha256').update(REPORT_SCRIPT).digest('base64')}'; base-uri 'none'; form-action 'none'`;
 
 /** The report page for `model`. */
 export function renderReportHtml(model: ReportModel, options: RenderOptions): string {
   const colourOf = new Map(model.classes.map((c, i) => [c, classColour(i)]));
-  const { svg, plotted } = scatter(model, colourOf);
+  const look: Lookup = { indexOf: new Map(model.images.map((img, i) => [img.uuid, i])), byUuid: new Map(model.images.map((img) => [img.uuid, img])) };
+  const { svg, plotted } = scatter(model, colourOf, look.indexOf);
   const n = model.images.length;
   const flaggedAny = model.images.filter((i) => i.flagged_by.length > 0).length;
+  const checkOf = (t: string) => options.check?.rows.find((r) => r.task === t);
   const cards = [
     `<div class="card"><b>${n}</b><span>images</span></div>`,
     `<div class="card"><b>${model.classes.length}</b><span>classes</span></div>`,
@@ -246,7 +421,9 @@ export function renderReportHtml(model: ReportModel, options: RenderOptions): st
     `<div class="card"><b>${flaggedAny}</b><span>flagged by any task (${pct(flaggedAny, n)})</span></div>`,
     ...model.tasks.map((t) => {
       const k = model.images.filter((i) => i.flagged_by.includes(t)).length;
-      return `<div class="card"><b>${k}</b><span>${escapeHtml(taskLabel(t))} (${pct(k, n)})</span></div>`;
+      const r = checkOf(t);
+      const vs = r ? `<br>precision ${fixed3(r.precision)} · recall ${fixed3(r.recall)}` : '';
+      return `<div class="card"><b>${k}</b><span>${escapeHtml(taskLabel(t))} (${pct(k, n)})${vs}</span></div>`;
     }),
   ].join('');
   const options_ = [
@@ -260,28 +437,37 @@ export function renderReportHtml(model: ReportModel, options: RenderOptions): st
     model.classes.map((c) => `<li><span class="sw" style="background:${colourOf.get(c)}"></span>${escapeHtml(c)} <span class="muted">${classCounts.get(c) ?? 0}</span></li>`).join('') +
     '<li><span class="ring"></span>outlier of the selected task</li></ul>';
   const unplotted = n - plotted;
+  const disclosure = disclosureNote(model);
   const folder = commonFolder(model.images.map((i) => i.path));
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="${CSP}">
 <title>${escapeHtml(options.title)}</title><style>${CSS}</style></head>
 <body>
 <header><h1>${escapeHtml(options.title)}</h1>
 <p class="sub">Diagnosis of dataset <code>${escapeHtml(model.dataset_uuid)}</code> · tasks: ${model.tasks.map((t) => `<code>${escapeHtml(t)}</code>`).join(', ') || 'none'}</p>
-<div class="cards" id="summary">${cards}</div></header>
+<div class="cards" id="summary">${cards}</div>${disclosure}</header>
 <main>
 <section id="projection"><h2>2-D projection</h2>
-<p class="note">Each point is an image, placed by <code>projections["2d"]</code> and coloured by the class it is filed under. Hover a point for its file.${unplotted > 0 ? ` <span id="unplotted">${unplotted} image${unplotted === 1 ? ' has' : 's have'} no 2-D projection and ${unplotted === 1 ? 'is' : 'are'} not plotted.</span>` : ''}</p>
+<p class="note">Each point is an image, placed by <code>projections["2d"]</code> and coloured by the class it is filed under. Hover a point for its file; click it to see the image and its record.${unplotted > 0 ? ` <span id="unplotted">${unplotted} image${unplotted === 1 ? ' has' : 's have'} no 2-D projection and ${unplotted === 1 ? 'is' : 'are'} not plotted.</span>` : ''}</p>
 <div class="controls"><label>Mark outliers of <select id="task-select">${options_}</select></label> <span class="muted" id="marked-count"></span></div>
 <div class="plot">${svg}${legend}</div></section>
+${checkSection(options.check)}
 <section id="counts"><h2>Counts</h2><div class="tables">
 <div><h3>Per class</h3>${countTable('per-class', 'class', model.per_class, model.tasks, colourOf)}</div>
 <div><h3>Per node</h3>${countTable('per-node', 'node', model.per_node, model.tasks)}</div>
 </div></section>
+<section id="flagged"><h2>Flagged images</h2>
+${filterBar(model)}
 ${folder ? `<p class="note" id="folder">File paths below are relative to <code>${escapeHtml(folder)}</code>.</p>` : ''}
-${model.tasks.map((t) => taskSection(t, model, colourOf, options.thumbnails, folder)).join('\n')}
+${options.thumbnails ? refusedNote(options.refused) : ''}
+</section>
+${model.tasks.map((t) => taskSection(t, model, colourOf, options.thumbnails, folder, look, options.check)).join('\n')}
 </main>
-<footer>Made by flame-sdk from a seed-000 diagnosis result. Classes are the classes images are filed under; suggested classes and confidences come from the mislabeled-images task. See src/report/README.md for how to read this report.</footer>
-<script>${SCRIPT}</script>
+<aside id="detail" hidden aria-live="polite"></aside>
+<footer>Made by flame-sdk from a seed-000 diagnosis result. Classes are the classes images are filed under; suggested classes and confidences come from the mislabeled-images task. This page is one file: it loads nothing and can be mailed or archived as it is.</footer>
+<script type="application/json" id="report-data">${pageData(model, look, options.thumbnails)}</script>
+<script>${REPORT_SCRIPT}</script>
 </body></html>
 `;
 }

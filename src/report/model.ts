@@ -4,6 +4,7 @@
  * plus counts per class and per node. Pure: no I/O.
  */
 import { BadRequestError } from '../errors.js';
+import { isObject, type Json } from '../validation.js';
 import type { DatasetFile, DiagnosisResponse } from '../images/types.js';
 
 /** Node name of files that carry no `node` field (a local, single-node run). */
@@ -11,6 +12,9 @@ export const LOCAL_NODE = 'local';
 
 /** The task whose outliers carry suggested classes. */
 const MISLABELED_TASK = 'mislabeled_images';
+
+/** The task whose outliers name the image they duplicate (`duplicate_of`, `duplicate_of_node`). */
+const DUPLICATES_TASK = 'duplicates';
 
 /** One image of the report. */
 export interface ReportImage {
@@ -33,6 +37,11 @@ export interface ReportImage {
   flagged_by: string[];
   /** Per flagging task, the diagnosis's `issue` (e.g. `too_dark`) and `score` when it gives them. */
   verdicts: Record<string, { issue?: string; score?: number }>;
+  /**
+   * For an image the duplicates task flags: the image it duplicates (the one kept), by uuid when the
+   * result names it, and its node. The kept image is in the result as an inlier of that task.
+   */
+  duplicate_of?: { uuid?: string; node?: string };
   /** Mean over channels of the per-channel means (0–1): how bright it is. */
   brightness: number;
   width: number;
@@ -51,6 +60,18 @@ export interface CountRow {
   flagged: number;
 }
 
+/** What the result's `disclosure` field says (the nodes' minimum counts and the noise added). */
+export interface ReportDisclosure {
+  /** Minimum count of each node. */
+  min_count: Record<string, number>;
+  /** Values suppressed or merged, over every node. */
+  suppressed_total: number;
+  /** Per node: values suppressed or merged. */
+  suppressed_by_node: Record<string, number>;
+  /** The Laplace noise added to the result's statistics, or null. */
+  noise: { scale: number; values: number } | null;
+}
+
 /** Everything the report renders. */
 export interface ReportModel {
   dataset_uuid: string;
@@ -60,10 +81,10 @@ export interface ReportModel {
   images: ReportImage[];
   per_class: CountRow[];
   per_node: CountRow[];
+  /** The result's disclosure record; absent when the result carries none (disclosure control off). */
+  disclosure?: ReportDisclosure;
 }
 
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function checkDataset(ds: unknown, where: string): void {
   if (!isObject(ds)) throw new BadRequestError(`${where}: missing (a dataset with "classes" and "class_files")`);
@@ -120,6 +141,27 @@ function countRows(names: string[], images: ReportImage[], tasks: string[], of: 
   return [...rows.values()];
 }
 
+const nonEmpty = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+const finite = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+
+/** The `disclosure` field of a result, read leniently (a malformed one is left out). */
+function disclosureOf(value: unknown): ReportDisclosure | undefined {
+  if (!isObject(value)) return undefined;
+  const min = isObject(value.min_count) ? value.min_count : {};
+  const suppressed = isObject(value.suppressed) ? value.suppressed : {};
+  const byNode = Object.fromEntries(
+    Object.entries(suppressed).map(([node, kinds]) => [node, isObject(kinds) ? Object.values(kinds).reduce((a: number, n) => a + finite(n), 0) : 0]),
+  );
+  const noise = isObject(value.noise) ? { scale: finite(value.noise.scale), values: finite(value.noise.values) } : null;
+  return {
+    min_count: Object.fromEntries(Object.entries(min).map(([n, m]) => [n, finite(m)])),
+    suppressed_total: Object.values(byNode).reduce((a, n) => a + n, 0),
+    suppressed_by_node: byNode,
+    noise,
+  };
+}
+
 /**
  * The report model of a diagnosis result.
  * @throws BadRequestError naming the field when `response` is not a diagnosis result
@@ -136,7 +178,7 @@ export function buildReportModel(response: DiagnosisResponse | unknown): ReportM
       for (const [filedUnder, files] of Object.entries(ds.class_files)) {
         if (!classes.includes(filedUnder)) classes.push(filedUnder);
         for (const [key, raw] of Object.entries(files)) {
-          const file = raw as DatasetFile & { node?: unknown; path?: unknown; issue?: unknown; score?: unknown };
+          const file = raw as DatasetFile & { node?: unknown; path?: unknown; issue?: unknown; score?: unknown; duplicate_of?: unknown; duplicate_of_node?: unknown };
           let img = byUuid.get(file.uuid);
           if (!img) {
             const given = file.original_class ?? filedUnder;
@@ -164,6 +206,10 @@ export function buildReportModel(response: DiagnosisResponse | unknown): ReportM
               ...(typeof file.score === 'number' && Number.isFinite(file.score) ? { score: file.score } : {}),
             };
           }
+          if (outlier && task.name === DUPLICATES_TASK && !img.duplicate_of) {
+            const [uuid, node] = [nonEmpty(file.duplicate_of), nonEmpty(file.duplicate_of_node)];
+            if (uuid !== undefined || node !== undefined) img.duplicate_of = { ...(uuid !== undefined ? { uuid } : {}), ...(node !== undefined ? { node } : {}) };
+          }
           if (outlier && task.name === MISLABELED_TASK) {
             const suggested = file.current_class ?? filedUnder;
             if (suggested !== img.given_class) {
@@ -185,5 +231,6 @@ export function buildReportModel(response: DiagnosisResponse | unknown): ReportM
     images,
     per_class: countRows(classes, images, tasks, (i) => i.given_class),
     per_node: countRows(nodes, images, tasks, (i) => i.node),
+    ...(isObject((res as unknown as Json).disclosure) ? { disclosure: disclosureOf((res as unknown as Json).disclosure) } : {}),
   };
 }

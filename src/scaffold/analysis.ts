@@ -1,11 +1,17 @@
 /**
  * Creates a new analysis repository from `templates/analysis/` (shipped in the npm package).
  * Template files named `_gitignore` and `_npmrc` become `.gitignore` and `.npmrc`, because npm
- * leaves dotfiles of those names out of a package; `{{name}}` and `{{sdkVersion}}` are filled in.
+ * leaves dotfiles of those names out of a package; `{{name}}` and `{{sdkDependency}}` are filled in.
+ *
+ * By default the new repository depends on a packed copy of the flame-sdk it was created with
+ * (`vendor/flame-sdk-<version>.tgz`, `file:` dependency), so `npm install` and the container build
+ * need no registry that has flame-sdk; `registry: true` depends on `^<version>` from a registry instead.
  */
+import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { BadRequestError, ConflictError, NotFoundError } from '../errors.js';
+import { promisify } from 'node:util';
+import { BadRequestError, ConflictError, InternalError, NotFoundError } from '../errors.js';
 import { packagePath } from '../package-root.js';
 
 /** Options of {@link scaffoldAnalysis}. */
@@ -18,6 +24,8 @@ export interface ScaffoldOptions {
   templateDir?: string;
   /** flame-sdk version the new package depends on (default: this package's version). */
   sdkVersion?: string;
+  /** Depend on `^version` from an npm registry instead of a packed copy in `vendor/` (default false). */
+  registry?: boolean;
 }
 
 /** What {@link scaffoldAnalysis} created. */
@@ -25,6 +33,48 @@ export interface ScaffoldResult {
   dir: string;
   /** Created files, relative to `dir`, sorted. */
   files: string[];
+  /** What the new package.json says for flame-sdk (`file:vendor/…` or `^version`). */
+  sdkDependency: string;
+}
+
+/**
+ * Drops the `prepare` script (it builds dist/ in a checkout) from a packed tarball: npm runs it for a
+ * `file:` dependency, where dist/ is already built, and asks each user to approve it.
+ */
+async function withoutPrepare(tarball: string): Promise<void> {
+  const tmp = await fs.mkdtemp(path.join(path.dirname(tarball), '.unpack-'));
+  try {
+    await promisify(execFile)('tar', ['-xzf', tarball, '-C', tmp]);
+    const file = path.join(tmp, 'package', 'package.json');
+    const pkg = JSON.parse(await fs.readFile(file, 'utf8')) as { scripts?: Record<string, string> };
+    if (pkg.scripts) delete pkg.scripts.prepare;
+    await fs.writeFile(file, `${JSON.stringify(pkg, null, 2)}\n`);
+    await promisify(execFile)('tar', ['-czf', tarball, '-C', tmp, 'package']);
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Packs this package (as installed, or this repository with its built dist/) into `dest` without
+ * running its scripts; returns the tarball's file name.
+ */
+async function packSdk(dest: string): Promise<string> {
+  const root = packagePath();
+  try {
+    await fs.access(path.join(root, 'dist', 'src', 'index.js'));
+  } catch {
+    throw new NotFoundError(`flame-sdk at ${root} has no dist/ to pack (run npm run build there), or use --registry`);
+  }
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('npm_')));
+  try {
+    const { stdout } = await promisify(execFile)('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dest], { cwd: root, env, maxBuffer: 64 * 1024 * 1024 });
+    const [{ filename }] = JSON.parse(stdout.slice(stdout.indexOf('['))) as { filename: string }[];
+    await withoutPrepare(path.join(dest, path.basename(filename)));
+    return path.basename(filename);
+  } catch (e) {
+    throw new InternalError(`could not pack flame-sdk from ${root} for vendor/: ${(e as Error).message}`, { cause: e });
+  }
 }
 
 /** Template file names that npm would drop from a package, and what they become. */
@@ -73,8 +123,17 @@ export async function scaffoldAnalysis(options: ScaffoldOptions): Promise<Scaffo
   });
   if (existing.length > 0) throw new ConflictError(`${dir} already exists and is not empty`);
 
-  const values: Record<string, string> = { name, sdkVersion: options.sdkVersion ?? (await sdkVersionOf()) };
+  const version = options.sdkVersion ?? (await sdkVersionOf());
   const files: string[] = [];
+  let sdkDependency = `^${version}`;
+  if (!options.registry) {
+    const vendor = path.join(dir, 'vendor');
+    await fs.mkdir(vendor, { recursive: true });
+    const tarball = await packSdk(vendor);
+    sdkDependency = `file:vendor/${tarball}`;
+    files.push(`vendor/${tarball}`);
+  }
+  const values: Record<string, string> = { name, sdkVersion: version, sdkDependency };
   for (const rel of await walk(templateDir)) {
     const base = path.posix.basename(rel);
     const target = path.posix.join(path.posix.dirname(rel), RENAMES[base] ?? base);
@@ -85,5 +144,5 @@ export async function scaffoldAnalysis(options: ScaffoldOptions): Promise<Scaffo
     await fs.writeFile(out, filled, { mode: EXECUTABLE.has(target) ? 0o755 : 0o644 });
     files.push(target);
   }
-  return { dir, files: files.sort() };
+  return { dir, files: files.sort(), sdkDependency };
 }

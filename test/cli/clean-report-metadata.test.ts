@@ -61,7 +61,7 @@ describe('flame clean', () => {
     const copy = join(dir, 'cleaned');
     const [noAuto, applied, toStdout] = await Promise.all([
       runCli(['clean', '--request', requestFile]),
-      runCli(['clean', '--request', requestFile, '--auto', '--out', out, '--apply', copy]),
+      runCli(['clean', '--request', requestFile, '--auto', '--out', out, '--apply', copy, '--root', fx.root]),
       runCli(['clean', '--request', requestFile, '--reviewed']),
     ]);
     expect(noAuto.code).toBe(2);
@@ -89,7 +89,7 @@ describe('flame clean', () => {
     req.tasks[1].datasets.outliers.classes = 'cat' as unknown as string[];
     await writeFile(bad, JSON.stringify(req));
     const [inside, malformed] = await Promise.all([
-      runCli(['clean', '--request', requestFile, '--auto', '--apply', join(fx.root, 'clean')]),
+      runCli(['clean', '--request', requestFile, '--auto', '--apply', join(fx.root, 'clean'), '--root', fx.root]),
       runCli(['clean', '--request', bad, '--auto']),
     ]);
     expect(inside.code).toBe(2);
@@ -103,7 +103,7 @@ describe('flame report', () => {
   it('writes the HTML report and prints what it holds; a missing result exits 3', async () => {
     const html = join(dir, 'report.html');
     const [ok, missing] = await Promise.all([
-      runCli(['--json', 'report', '--result', requestFile, '--out', html, '--title', 'CLI report']),
+      runCli(['--json', 'report', '--result', requestFile, '--out', html, '--title', 'CLI report', '--root', fx.root]),
       runCli(['report', '--result', join(dir, 'none.json'), '--out', join(dir, 'x.html')]),
     ]);
     expect(ok.code).toBe(0);
@@ -114,5 +114,32 @@ describe('flame report', () => {
     expect(page.match(/<img class="thumb"/g)).toHaveLength(8);
     expect(missing.code).toBe(3);
     expect(missing.stderr).toContain('--result');
+  });
+  it('with --reference, the page and the terminal show precision and recall per task; a bad reference is refused', async () => {
+    // keyed by path, as the diagnosis writes results: what a reference is matched against
+    const resultFile = join(dir, 'by-path.json');
+    await writeFile(resultFile, JSON.stringify(fx.diagnosis));
+    const truth = join(dir, 'truth.json');
+    await writeFile(truth, JSON.stringify({ mislabeled: { 'cat/2.png': { true_class: 'dog' }, 'bird/1.png': { true_class: 'dog' } }, lighting: { 'dog/1.png': 'dark', 'dog/3.png': 'bright' } }));
+    const badTruth = join(dir, 'bad-truth.json');
+    await writeFile(badTruth, JSON.stringify({ lighting: ['dog/1.png'] }));
+    const html = join(dir, 'checked.html');
+    const [ok, bad, missing] = await Promise.all([
+      runCli(['report', '--result', resultFile, '--out', html, '--reference', truth, '--no-thumbnails']),
+      runCli(['report', '--result', resultFile, '--out', join(dir, 'y.html'), '-r', badTruth]),
+      runCli(['report', '--result', resultFile, '--out', join(dir, 'z.html'), '--reference', join(dir, 'no-truth.json')]),
+    ]);
+    expect(ok.code).toBe(0);
+    // task files flagged faults tp fp fn tn precision recall f1 accuracy relabel, as flame check prints them
+    expect(ok.stdout).toMatch(/mislabeled_images\s+9\s+5\s+2\s+1\s+4\s+1\s+3\s+0\.200\s+0\.500\s+0\.286\s+0\.444\s+1\.000/);
+    expect(ok.stdout).toMatch(/lighting_conditions\s+9\s+2\s+2\s+2\s+0\s+0\s+7\s+1\.000\s+1\.000\s+1\.000\s+1\.000/);
+    expect(ok.stderr).toContain('warning: task blurry: no reference for it, skipped');
+    const page = await readFile(html, 'utf8');
+    expect(page).toContain('<table id="check"');
+    expect(page).toContain('Against the reference: precision <b>0.200</b>, recall <b>0.500</b>');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain(`reference ${badTruth}: "lighting" must map paths`);
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toContain('--reference');
   });
 });

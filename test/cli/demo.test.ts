@@ -33,6 +33,10 @@ test('the diagnosis demo finds the planted faults and writes the result and repo
   expect(html).toContain('Fashion-MNIST sample');
   // Thumbnails of flagged images come from each hospital's own folder (this run is local).
   expect((html.match(/src="data:image\/png;base64,/g) ?? []).length).toBeGreaterThanOrEqual(60);
+  // The report scores the run against the planted faults as the terminal does.
+  const cell = (task: string, col: number) => html.match(new RegExp(`<tr data-task="${task}">(?:<t[hd][^>]*>[^<]*</t[hd]>){${col}}<td class="num">([^<]*)</td>`))?.[1];
+  expect(Number(cell('lighting_conditions', 8)).toFixed(2)).toBe(row('lighting_conditions').precision);
+  expect(Number(cell('mislabeled_images', 9)).toFixed(2)).toBe(row('mislabeled_images').recall);
 }, 120_000);
 
 test('the mean example prints the pooled mean of the three nodes', async () => {

@@ -54,6 +54,11 @@ test('--export-model: simulate diagnose and diagnose write the trained classifie
   const sim = await runCli(['simulate', 'diagnose', '--node', `node-a=${sample('node-a')}`, '--node', `node-c=${sample('node-c')}`, '--tasks', 'mislabeled_images', '--folds', '2', '--rounds', '2', '--export-model', model]);
   expect({ code: sim.code, stderr: sim.code === 0 ? '' : sim.stderr }).toEqual({ code: 0, stderr: '' });
   expect(sim.stderr).toContain(`model written to ${model} (labels: ${path.join(tmp, 'models', 'sim.labels.txt')})`);
+  // Without a TTY, progress is a few plain lines: one per phase start and per further 10 points.
+  const progressLines = sim.stderr.split('\n').filter((l) => /^[a-z-]+ \d+%$/.test(l));
+  expect(progressLines.filter((l) => l.startsWith('train ')).length).toBeLessThanOrEqual(11);
+  expect(new Set(progressLines).size).toBe(progressLines.length);
+  expect(sim.stderr).toMatch(/^Simulating 2 nodes \+ aggregator/m);
   const labels = (await fs.readFile(path.join(tmp, 'models', 'sim.labels.txt'), 'utf8')).trim().split('\n');
   expect(labels).toEqual((await fs.readdir(sample('node-a'))).sort());
   // An ONNX model (protobuf) carrying the exporter's doc string.
@@ -74,3 +79,21 @@ test('--export-model: simulate diagnose and diagnose write the trained classifie
   expect(none.code).not.toBe(0);
   expect(none.stderr).toMatch(/model export \(modelResult, --export-model\): a classifier is only trained for the mislabeled_images task/);
 }, 90_000);
+
+test('diagnose --folder makes the seed-000 request from a folder (and --write-request keeps it)', async () => {
+  const req = path.join(tmp, 'made-request.json');
+  const run = await runCli(['--json', 'diagnose', '--folder', sample('node-b'), '--write-request', req, '--folds', '2', '--rounds', '2']);
+  expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
+  const made = JSON.parse(await fs.readFile(req, 'utf8')) as { auto: boolean; dataset_uuid: string; dataset: { classes: string[] }; tasks: Array<{ name: string }> };
+  const { dataset } = await datasetFromFolder(sample('node-b'));
+  expect(made).toMatchObject({ auto: true, dataset_uuid: 'node-b' });
+  expect(made.dataset).toEqual(dataset);
+  expect(made.tasks.map((t) => t.name)).toEqual(['mislabeled_images', 'lighting_conditions', 'blurry', 'odd_size', 'duplicates']);
+  const response = JSON.parse(run.stdout) as { tasks: Array<{ name: string }> };
+  expect(response.tasks.map((t) => t.name)).toEqual(made.tasks.map((t) => t.name));
+  // the written request is a valid --request
+  const again = await runCli(['--json', 'diagnose', '--request', req, '--folds', '2', '--rounds', '2']);
+  expect(again.code).toBe(0);
+  const neither = await runCli(['diagnose']);
+  expect([neither.code, neither.stderr]).toEqual([2, 'flame: bad request: flame diagnose: give --request FILE or --folder DIR (one of them)\n']);
+}, 120_000);

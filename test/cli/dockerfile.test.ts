@@ -1,5 +1,5 @@
 /**
- * The Dockerfiles' structure, since no Docker engine runs here: multi-stage, a node:20-slim runtime
+ * The Dockerfiles' structure, since no Docker engine runs here: multi-stage, a node:24-slim runtime
  * with production dependencies only, a non-root user, a health check against /healthz, and an
  * entrypoint that runs an analysis file which the build produces. COPY sources must exist.
  */
@@ -70,7 +70,7 @@ function checkDockerfile(context: string, { missingOk = [] as string[] } = {}): 
   expect(all.length).toBeGreaterThanOrEqual(2);
   const runtime = all[all.length - 1];
   const build = all[0];
-  expect(runtime.image).toBe('node:20-slim');
+  expect(runtime.image).toBe('node:24-slim');
   expect(build.name).toBeDefined();
   const ops = (s: Stage, op: string) => s.body.filter((i) => i.op === op);
 
@@ -117,10 +117,10 @@ function checkDockerfile(context: string, { missingOk = [] as string[] } = {}): 
 
 test("the SDK's Dockerfile", () => {
   const { entry, runtime } = checkDockerfile(REPO_ROOT);
-  // `sh -c 'exec node dist/src/cli/main.js run "$ANALYSIS"'`: the CLI's run command on the analysis in $ANALYSIS
+  // `sh -c 'exec node dist/apps/cli/main.js run "$ANALYSIS"'`: the CLI's run command on the analysis in $ANALYSIS
   const script = entry.join(' ');
-  expect(script).toMatch(/exec node dist\/src\/cli\/main\.js run "\$ANALYSIS"/);
-  expect(fs.existsSync(path.join(REPO_ROOT, sourceOf('dist/src/cli/main.js')))).toBe(true);
+  expect(script).toMatch(/exec node dist\/apps\/cli\/main\.js run "\$ANALYSIS"/);
+  expect(fs.existsSync(path.join(REPO_ROOT, sourceOf('dist/apps/cli/main.js')))).toBe(true);
   const analysis = /ANALYSIS=(\S+)/.exec(runtime.body.filter((i) => i.op === 'ENV').map((i) => i.args).join(' '))?.[1];
   expect(analysis).toMatch(/^dist\/.+\.js$/);
   expect(fs.existsSync(path.join(REPO_ROOT, sourceOf(analysis!)))).toBe(true);
@@ -131,7 +131,7 @@ test("the analysis template's Dockerfile", () => {
   const { entry } = checkDockerfile(context, { missingOk: ['package-lock.json', '.npmrc'] });
   // the template ships `_npmrc`, which `flame init` turns into .npmrc
   expect(fs.existsSync(path.join(context, '_npmrc'))).toBe(true);
-  expect(entry).toEqual(['node', 'node_modules/flame-sdk/dist/src/cli/main.js', 'run', 'dist/src/main.js']);
+  expect(entry).toEqual(['node', 'node_modules/flame-sdk/dist/apps/cli/main.js', 'run', 'dist/src/main.js']);
   expect(fs.existsSync(path.join(context, sourceOf('dist/src/main.js')))).toBe(true);
   // the path the entrypoint runs is where this package's build puts its CLI
   const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };

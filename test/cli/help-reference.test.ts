@@ -1,6 +1,6 @@
 /** docs/cli-help.md is generated from the command definitions; this fails when it is out of date. */
 import { readFile } from 'node:fs/promises';
-import { cliHelpReference } from '../../src/cli/help-reference.js';
+import { cliHelpReference } from '../../apps/cli/help-reference.js';
 
 test('docs/cli-help.md matches the CLI (regenerate with npm run docs:cli)', async () => {
   const reference = cliHelpReference();

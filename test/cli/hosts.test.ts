@@ -29,3 +29,12 @@ test('table: one cpu row and one row per provider', async () => {
   expect(lines[2]).toMatch(new RegExp(`^cpu\\s+.+\\s+${os.cpus().length} cores`));
   expect(lines[3]).toMatch(/^provider\s+cpu\s+usable$/);
 }, 30000);
+
+test('probing every provider prints nothing native to the terminal (each probe runs in its own process)', async () => {
+  const run = await runCli(['--json', 'hosts'], { NODE_NO_WARNINGS: '' });
+  expect(run.code).toBe(0);
+  const info = JSON.parse(run.stdout) as { providers: Array<{ name: string; usable: boolean; error?: string }> };
+  expect(info.providers.find((p) => p.name === 'cpu')).toMatchObject({ usable: true });
+  // e.g. Dawn's "Warning: Couldn't load Vulkan: libvulkan.so.1 …" when the webgpu provider is tried
+  expect(run.stderr).toBe('');
+}, 120_000);

@@ -1,3 +1,4 @@
+/** @jest-environment ./test/helpers/onnx-environment.cjs */
 /**
  * `flame results` and `flame nodes status` as child processes against NATS + a real S3 API, beside a
  * running analysis: they read with the node's configuration but never take the node's messages.
@@ -7,9 +8,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
-import { NatsBrokerAdapter } from '../../src/broker/nats.js';
+import { NatsBrokerAdapter } from '../../src/broker/nats/index.js';
+import { makeFederation, type TestFederation } from '../helpers/federation.js';
 import type { FlameConfigInput } from '../../src/config.js';
 import { BadRequestError } from '../../src/errors.js';
+import { diagnose } from '../../analyses/image-diagnosis/index.js';
+import type { FlameValue } from '../../src/codec/index.js';
 import { FlameSDK } from '../../src/sdk.js';
 import { NATS_URL } from '../helpers/nats.js';
 import { runCli, type CliRun } from './run-cli.js';
@@ -22,8 +26,11 @@ let a: FlameSDK;
 let agg: FlameSDK;
 let env: Record<string, string>;
 
+let federation: TestFederation;
+
 function config(nodeId: string): FlameConfigInput {
   return {
+    trust: federation.trust,
     nodeId,
     analysisId,
     participants: ['a', 'b', 'agg'],
@@ -43,8 +50,9 @@ function flame(args: string[]): Promise<CliRun> {
 beforeAll(async () => {
   s3 = await startS3Server(['cli-hub']);
   dir = await mkdtemp(path.join(os.tmpdir(), 'flame-cli-results-'));
-  a = await FlameSDK.connect(config('a'));
-  agg = await FlameSDK.connect(config('agg'));
+  federation = await makeFederation({ dir, analysisId, nodes: ['a', 'b', 'agg'], aggregatorId: 'agg', localDir: (n) => path.join(dir, n) });
+  // The aggregator provisions the analysis' streams; a waits for them.
+  [agg, a] = await Promise.all([FlameSDK.connect(config('agg')), FlameSDK.connect(config('a'))]);
   env = {
     FLAME_NODE_ID: 'agg',
     FLAME_ANALYSIS_ID: analysisId,
@@ -56,6 +64,7 @@ beforeAll(async () => {
     FLAME_HUB_S3_ACCESS_KEY_ID: s3.accessKeyId,
     FLAME_HUB_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
     FLAME_LOCAL_DIR: path.join(dir, 'cli-local'),
+    ...federation.env,
   };
 }, 30_000);
 
@@ -82,6 +91,14 @@ test('results list, get and download read the hub', async () => {
 
   expect(JSON.parse((await flame(['results', 'get', id])).stdout)).toEqual({ mean: 4.25, count: 7 });
 
+  // A value is written as the value (pretty JSON here), not as the internal frame.
+  const value = path.join(dir, 'final-mean.json');
+  const valueRun = await flame(['results', 'download', id, '-o', value]);
+  expect([valueRun.code, valueRun.stdout]).toEqual([0, `wrote ${value} (json)\n`]);
+  expect(JSON.parse(await readFile(value, 'utf8'))).toEqual({ mean: 4.25, count: 7 });
+  expect((await flame(['results', 'download', id, '-o', value, '--frame'])).code).toBe(0);
+  expect((await readFile(value)).subarray(0, 4).toString('latin1')).toBe('FLMV');
+
   const out = path.join(dir, 'raw.bin');
   expect((await flame(['results', 'download', streamId, '-o', out])).code).toBe(0);
   expect(Buffer.compare(await readFile(out), bytes)).toBe(0);
@@ -91,11 +108,12 @@ test('results list, get and download read the hub', async () => {
   expect(missing.stderr).toMatch(/not found: .*no-such-result/);
   const table = await flame(['results', 'list']);
   expect(table.stdout).toMatch(/result_id\s+result_name/);
+  expect(table.stdout).toMatch(/68\.4 KiB/); // the 70,000-byte stream, as a size
 }, 60_000);
 
 test('nodes status pings every participant without taking the node\'s messages', async () => {
-  const before = await NatsBrokerAdapter.connect({ servers: [NATS_URL], analysisId });
-  const aggKey = (await before.participants()).find((p) => p.nodeId === 'agg')?.publicKey;
+  const before = await NatsBrokerAdapter.connect({ servers: [NATS_URL], analysisId, participants: ['a', 'b', 'agg'] });
+  const aggKey = (await before.participants()).find((p) => p.nodeId === 'agg')?.keys?.kid;
   await before.close();
   expect(aggKey).toBeTruthy();
   let done = false;
@@ -114,10 +132,10 @@ test('nodes status pings every participant without taking the node\'s messages',
   const r = await status;
   expect(r.code).toBe(0);
   // The CLI did not announce itself as agg: agg's record (its key, not closed) is as agg wrote it.
-  const reader = await NatsBrokerAdapter.connect({ servers: [NATS_URL], analysisId });
+  const reader = await NatsBrokerAdapter.connect({ servers: [NATS_URL], analysisId, participants: ['a', 'b', 'agg'] });
   const record = (await reader.participants()).find((p) => p.nodeId === 'agg');
   await reader.close();
-  expect(record).toMatchObject({ publicKey: aggKey, role: 'aggregator' });
+  expect(record).toMatchObject({ keys: { kid: aggKey }, role: 'aggregator' });
   expect(record?.closed).toBeFalsy();
   const rows = JSON.parse(r.stdout) as { node: string; role: string; status: string }[];
   expect(rows.map((x) => [x.node, x.role, x.status])).toEqual([
@@ -148,3 +166,27 @@ test('an observer SDK reads but cannot send or receive messages', async () => {
   expect((await a.getParticipants()).find((p) => p.nodeId === 'agg')?.announced).toBe(true);
   expect(await a.askNodeStatus({ timeoutMs: 1000 })).toMatchObject({ agg: 'online' });
 });
+
+test('an S3 command prints no Node version warning of the AWS SDK to the terminal', async () => {
+  // Node's warnings on, as at a user's terminal.
+  const r = await runCli(['results', 'list'], { ...env, NODE_NO_WARNINGS: '' }, dir);
+  expect(r.code).toBe(0);
+  expect(r.stderr).not.toMatch(/NodeVersionSupportWarning|Warning:/);
+});
+
+test('flame report and flame check read a diagnosis straight from the hub (hub:ID)', async () => {
+  const response = await diagnose(
+    { dataset_uuid: 'sample', tasks: [{ name: 'lighting_conditions' }] },
+    { nodes: ['node-a', 'node-b', 'node-c'].map((id) => ({ id, data: { folder: path.resolve('data/sample', id) } })), disclosure: { minCount: 1 } },
+  );
+  const id = await agg.sendResult(response as unknown as FlameValue, { name: 'diagnosis' });
+  const html = path.join(dir, 'hub-report.html');
+  const report = await flame(['report', '--result', `hub:${id}`, '--out', html, '--no-thumbnails']);
+  expect(report.code).toBe(0);
+  expect(await readFile(html, 'utf8')).toContain('<html');
+  const check = await flame(['--json', 'check', `hub:${id}`, '--reference', path.resolve('data/sample/truth.json')]);
+  expect(check.code).toBe(0);
+  expect(JSON.stringify(JSON.parse(check.stdout))).toContain('lighting');
+  const missing = await flame(['report', '--result', 'hub:no-such-result', '--out', html]);
+  expect(missing.code).toBe(3);
+}, 120_000);

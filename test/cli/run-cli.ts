@@ -20,13 +20,13 @@ export interface CliRun {
   stderr: string;
 }
 
-/** `flame ...args` with `env` added to this process's environment (FLAME_* from the test process are dropped). */
+/** `flame ...args` with `env` added to this process's environment (FLAME_* from the test process are dropped; Node's own warnings are off unless `env` sets NODE_NO_WARNINGS). */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, cwd: string = REPO_ROOT): Promise<CliRun> {
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLAME_')));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(REPO_ROOT, 'src', 'cli', 'main.ts'), ...args], {
+    const child = spawn(process.execPath, ['--import', TSX_LOADER, path.join(REPO_ROOT, 'apps', 'cli', 'main.ts'), ...args], {
       cwd,
-      env: { ...base, ...env, NODE_NO_WARNINGS: '1' },
+      env: { ...base, NODE_NO_WARNINGS: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

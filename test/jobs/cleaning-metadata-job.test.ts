@@ -3,7 +3,7 @@
  * field for field, a listed file that does not exist skipped (not removed), and the events.
  */
 import { getImageMetadata as imageMetadata, type Dataset, type DatasetFile } from '../../src/images/index.js';
-import { getImageMetadata, runCleaningJob, startCleaningJob, type CleaningJobResult, type JobProgressEvent } from '../../src/jobs/index.js';
+import { getImageMetadata, runCleaningJob, startCleaningJob, type CleaningJobResult, type JobProgressEvent } from '../../apps/jobs/index.js';
 import { sampleDataset } from './fixture.js';
 import { listen } from './listener.js';
 

@@ -5,7 +5,7 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { DiagnosisJobResult } from '../../src/jobs/index.js';
+import type { DiagnosisJobResult } from '../../apps/jobs/index.js';
 import { runCli } from '../cli/run-cli.js';
 import { sampleDataset } from './fixture.js';
 import { listen } from './listener.js';

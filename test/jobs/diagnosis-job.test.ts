@@ -8,7 +8,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Dataset } from '../../src/images/index.js';
-import { JOB_TASK, LOCAL_NODE, runDiagnosisJob, startDiagnosisJob, type DiagnosisJobResult, type JobProgressEvent } from '../../src/jobs/index.js';
+import { JOB_TASK, LOCAL_NODE, runDiagnosisJob, startDiagnosisJob, type DiagnosisJobResult, type JobProgressEvent } from '../../apps/jobs/index.js';
 import { filesOf, sampleDataset } from './fixture.js';
 import { listen } from './listener.js';
 
@@ -38,7 +38,8 @@ describe('startDiagnosisJob', () => {
   beforeAll(async () => {
     const listener = await listen();
     try {
-      text = await startDiagnosisJob('user-7', JSON.stringify(requestWithMissing()), listener.path, { jobId: 'job-42' });
+      // Disclosure control off (minimum count 1): the shape checks below expect every task to flag something on this small slice.
+      text = await startDiagnosisJob('user-7', JSON.stringify(requestWithMissing()), listener.path, { jobId: 'job-42', disclosure: { minCount: 1 } });
       await listener.closed;
       events = listener.events;
     } finally {

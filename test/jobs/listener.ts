@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { JobProgressEvent } from '../../src/jobs/index.js';
+import type { JobProgressEvent } from '../../apps/jobs/index.js';
 
 /** A listening socket and what it received. */
 export interface Listener {

@@ -3,8 +3,8 @@
  * and what was expected, the job sends one `failed` event with that message, and no work starts.
  */
 import { BadRequestError, NotFoundError } from '../../src/errors.js';
-import { checkDiagnosisRequest, parseRequestJson, runCleaningJob, runImageMetadataJob, startDiagnosisJob } from '../../src/jobs/index.js';
-import { lineColumn } from '../../src/jobs/json.js';
+import { checkDiagnosisRequest, parseRequestJson, runCleaningJob, runImageMetadataJob, startDiagnosisJob } from '../../apps/jobs/index.js';
+import { lineColumn } from '../../src/json-text.js';
 import { listen } from './listener.js';
 
 const file = { uuid: 'u1', width: 32, height: 32, channels: 3, mean: [0.3, 0.4, 0.1], std_dev: [0.1, 0.12, 0.03] };

@@ -8,9 +8,9 @@
 import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { jest } from '@jest/globals';
-import type { WorkerClient } from '../../src/protocol/client.js';
-import { referencedId } from '../../src/protocol/client.js';
-import { PACKET_TYPES, ProtocolError, decodePacket, type Packet } from '../../src/protocol/packets.js';
+import type { WorkerClient } from '../../apps/protocol/client.js';
+import { referencedId } from '../../apps/protocol/client.js';
+import { PACKET_TYPES, ProtocolError, decodePacket, type Packet } from '../../apps/protocol/packets.js';
 import { seeded, spawnWorker, tempDir, writeStripeSet } from './worker-harness.js';
 
 jest.setTimeout(120_000);

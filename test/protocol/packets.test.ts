@@ -1,6 +1,6 @@
 /** The packet codec and the line splitter on their own (the worker tests cover them end to end). */
-import { ERROR_MESSAGES, NO_PACKET_ID, ProtocolError, decodePacket, encodePacket, errorMessage } from '../../src/protocol/packets.js';
-import { LineSplitter } from '../../src/protocol/stdio.js';
+import { ERROR_MESSAGES, NO_PACKET_ID, ProtocolError, decodePacket, encodePacket, errorMessage } from '../../apps/protocol/packets.js';
+import { LineSplitter } from '../../apps/protocol/stdio.js';
 
 describe('error messages', () => {
   test('every placeholder of the table is filled in, and a missing one is refused', () => {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { mkdtempSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
-import { WorkerClient, type WorkerClientOptions } from '../../src/protocol/client.js';
+import { WorkerClient, type WorkerClientOptions } from '../../apps/protocol/client.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -22,7 +22,7 @@ const TSX_LOADER = pathToFileURL(path.join(REPO, 'node_modules/tsx/dist/loader.m
  */
 export function spawnWorker(args: readonly string[], options: WorkerClientOptions = {}): WorkerClient {
   const cwd = mkdtempSync(path.join(os.tmpdir(), 'flame-worker-cwd-'));
-  return WorkerClient.spawn(process.execPath, ['--import', TSX_LOADER, path.join(REPO, 'src/cli/main.ts'), 'worker', ...args], { cwd, ...options });
+  return WorkerClient.spawn(process.execPath, ['--import', TSX_LOADER, path.join(REPO, 'apps/cli/main.ts'), 'worker', ...args], { cwd, ...options });
 }
 
 /** A fresh temporary directory. */

@@ -6,9 +6,9 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { jest } from '@jest/globals';
 import path from 'node:path';
-import type { WorkerClient } from '../../src/protocol/client.js';
+import type { WorkerClient } from '../../apps/protocol/client.js';
 import { GraphBuilder, attr, encodeModel } from '../../src/ml/onnx-writer.js';
-import type { Packet, PacketOf } from '../../src/protocol/packets.js';
+import type { Packet, PacketOf } from '../../apps/protocol/packets.js';
 import { seeded, spawnWorker, stderrWhen, tempDir, writeCorruptPng, writeFlat, writeStripeSet } from './worker-harness.js';
 
 jest.setTimeout(60_000);
