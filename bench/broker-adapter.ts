@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { AckPolicy, RetentionPolicy, StorageType, connect, type JsMsg, type NatsConnection } from 'nats';
 import { MemoryBrokerAdapter, MemoryBrokerHub } from '../src/broker/memory.js';
-import { NatsBrokerAdapter } from '../src/broker/nats.js';
+import { NatsBrokerAdapter } from '../src/broker/nats/index.js';
 import type { BrokerAdapter, WireMessage } from '../src/broker/port.js';
 
 const URL = process.env.FLAME_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -221,7 +221,7 @@ async function adapterContender(name: string, x: BrokerAdapter, y: BrokerAdapter
 
 async function natsAdapter(): Promise<Contender> {
   const analysisId = `bench-${randomUUID().slice(0, 8)}`;
-  const open = (nodeId: string) => NatsBrokerAdapter.connect({ servers: [URL], analysisId, nodeId });
+  const open = (nodeId: string) => NatsBrokerAdapter.connect({ servers: [URL], analysisId, nodeId, participants: ['x', 'y'], provision: 'create' });
   return adapterContender('NatsBrokerAdapter', await open('x'), await open('y'), () =>
     NatsBrokerAdapter.purgeAnalysis({ servers: [URL], analysisId }),
   );

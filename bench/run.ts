@@ -11,12 +11,14 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** Each benchmark with the arguments of its default run here. */
 const BENCHMARKS: Record<string, { args: string[]; what: string; quick: boolean }> = {
-  broker: { args: ['--n', '2000'], what: 'FlameSDK round trips on NATS vs bare nats core and JetStream', quick: true },
+  broker: { args: ['--n', '1500', '--rounds', '5'], what: 'FlameSDK round trips on NATS vs bare nats core and JetStream', quick: true },
   'broker-adapter': { args: [], what: 'NatsBrokerAdapter vs bare nats (adapter level)', quick: true },
+  'codec-decode': { args: [], what: 'bounded decoding (decodeUntrusted) vs decodeValue and bare tableFromIPC', quick: true },
   results: { args: ['--mib', '512', '--rounds', '2'], what: 'FlameSDK result upload/download vs bare @aws-sdk/client-s3, peak RSS', quick: true },
+  liveness: { args: [], what: 'time to detect a SIGKILLed node from its heartbeats vs a bare nats.js KV clock', quick: true },
   images: { args: [], what: 'image statistics vs bare sharp raw decode and sharp .stats()', quick: true },
   worker: { args: [], what: 'flame worker infer throughput vs in-process model, accuracy (Fashion-MNIST)', quick: false },
-  diagnosis: { args: [], what: 'federated diagnosis on Fashion-MNIST 60k: F1, agreement, images/s per phase', quick: false },
+  diagnosis: { args: [], what: 'federated diagnosis on Fashion-MNIST 60k: F1, agreement, images/s per phase, checkpoint cost', quick: false },
   'ml-experiments': { args: ['--n', '20000'], what: 'feature and pruning choices for mislabel detection (Fashion-MNIST)', quick: false },
 };
 

@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { freePort } from '../test/helpers/nats.js';
+import { freePort } from '../src/testing/nats-server.js';
 
 export interface S3Process {
   endpoint: string;

@@ -13,9 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { WorkerClient } from '../src/protocol/client.js';
-import { ConvSoftmaxModel, argmaxRows } from '../src/protocol/model.js';
-import { listImageFiles, readImageBatch } from '../src/protocol/samples.js';
+import { WorkerClient } from '../apps/protocol/client.js';
+import { ConvSoftmaxModel, argmaxRows } from '../apps/protocol/model.js';
+import { listImageFiles, readImageBatch } from '../apps/protocol/samples.js';
 import { FASHION_MNIST_CLASSES, loadFashionMnist } from './fashion-mnist.js';
 import { fmt, printTable } from './stats.js';
 
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   // ---------------------------------------------------------------- through the worker process
   const worker = WorkerClient.spawn(
     process.execPath,
-    ['--import', 'tsx', path.join(REPO, 'src/cli/main.ts'), 'worker', '--classes', FASHION_MNIST_CLASSES.join(','), '--image-size', String(IMAGE_SIZE), '--chunk-size', String(CHUNK)],
+    ['--import', 'tsx', path.join(REPO, 'apps/cli/main.ts'), 'worker', '--classes', FASHION_MNIST_CLASSES.join(','), '--image-size', String(IMAGE_SIZE), '--chunk-size', String(CHUNK)],
     { cwd: REPO },
   );
   await worker.request('ping', { message: 'ready?' });

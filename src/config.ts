@@ -7,6 +7,8 @@ import path from 'node:path';
 import { BadRequestError } from './errors.js';
 import type { DataSourceConfig, S3Connection } from './data/port.js';
 import type { MemoryBrokerHub } from './broker/memory.js';
+import { limitsFromEnv, resolveLimits, type Limits } from './limits.js';
+import type { TrustConfig } from './trust/peers.js';
 
 /** A node's part in the analysis: the one aggregator merges and submits final results, analyzers compute on their data. */
 export type Role = 'aggregator' | 'analyzer';
@@ -34,7 +36,29 @@ export type BrokerConfig =
       credsFile?: string;
       /** Accept self-signed TLS certificates. */
       insecure?: boolean;
-    };
+    }
+  | FlameNodeBrokerConfig;
+
+/**
+ * The `flame-node` profile: the services of a FLAME node as PrivateAIM deploys it, behind the node's
+ * nginx (message broker, storage service, Kong, pod orchestrator). Chosen from FLAME's own
+ * environment (`KEYCLOAK_TOKEN` with `DEPLOYMENT_NAME`); the node id, the participants and the
+ * aggregator then come from the message broker.
+ */
+export interface FlameNodeBrokerConfig {
+  /** The FLAME node profile. */
+  type: 'flame-node';
+  /** Base URL of the node's nginx (`FLAME_NODE_NGINX_URL`; default `http://nginx-<DEPLOYMENT_NAME>`). */
+  nginxUrl: string;
+  /** Where nginx forwards to this pod (`FLAME_NODE_ANALYSIS_URL`; default `<nginx>/analysis`); the webhook is below it. */
+  analysisUrl: string;
+  /** Port of the pod's server (`FLAME_NODE_PORT`; default 8000, where nginx forwards). */
+  port: number;
+  /** The Keycloak token (`KEYCLOAK_TOKEN`; replaced by the orchestrator through `/token_refresh`). */
+  keycloakToken: string;
+  /** Kong's apikey for the project's data sources (`DATA_SOURCE_TOKEN`). */
+  dataSourceToken?: string;
+}
 
 /** Where an object store keeps its objects: a local folder or an S3 bucket. */
 export type StoreConfig =
@@ -81,6 +105,35 @@ export interface FlameConfig {
   logLevel: LogLevel;
   /** Interval of participant heartbeats in ms (`FLAME_HEARTBEAT_MS`; default 2000, at least 50). */
   heartbeatMs: number;
+  /** `/healthz` says `stuck` after this long executing without progress or messages (`FLAME_STUCK_AFTER_MS`; default 10 min). */
+  stuckAfterMs: number;
+  /** Caps on what untrusted input may cost this node (`FLAME_MAX_*`; see `Limits`). */
+  limits: Limits;
+  /** What this node lets leave it (node policy; see `DisclosurePolicy`). */
+  disclosure: DisclosurePolicy;
+  /**
+   * Whose keys this node trusts: a roster signed by the operator (`FLAME_ROSTER`, checked with
+   * `FLAME_OPERATOR_KEY`), a pinned roster, or first-use trust (`FLAME_TRUST=tofu`, warned).
+   */
+  trust: TrustConfig;
+  /**
+   * Folder of the node's durable state — the inbox journal (messages kept across restarts, replay
+   * windows) and the quarantine (`FLAME_STATE_DIR`; default `<local dir>/state`, or `.flame/state/<node>`
+   * when local storage is S3). Keep it on a persistent volume.
+   */
+  stateDir: string;
+}
+
+/**
+ * A node's disclosure control: no count, histogram bin or confusion-count cell below `minCount` leaves
+ * the node (it is suppressed or merged into a neighbour), and, when `noiseScale` is set, Laplace noise of
+ * that scale is added to the numbers of the final result the aggregator submits.
+ */
+export interface DisclosurePolicy {
+  /** Smallest count shared (`FLAME_MIN_COUNT`; default 3; 1 turns suppression off). */
+  minCount: number;
+  /** Scale b of the Laplace noise added to final numeric results (`FLAME_NOISE_SCALE`); off when absent. */
+  noiseScale?: number;
 }
 
 /** Log levels, lowest first; `silent` logs nothing. */
@@ -88,7 +141,14 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const LOG_LEVELS: LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 
 /** What a caller may pass: everything optional, filled from env and then defaults. */
-export type FlameConfigInput = Partial<FlameConfig>;
+export type FlameConfigInput = Partial<Omit<FlameConfig, 'limits' | 'disclosure' | 'trust'>> & {
+  /** Trust settings to change (`mode` defaults to `roster`). */
+  trust?: Partial<TrustConfig>;
+  /** Caps to change; the others keep their defaults. */
+  limits?: Partial<Limits>;
+  /** Disclosure settings to change; the others keep their defaults. */
+  disclosure?: Partial<DisclosurePolicy>;
+};
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -148,7 +208,13 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): FlameConfig
   const parts = envList(env.FLAME_PARTICIPANTS);
   if (parts) out.participants = parts;
   if (env.FLAME_AGGREGATOR_ID) out.aggregatorId = env.FLAME_AGGREGATOR_ID;
-  const servers = envList(env.FLAME_NATS_URL);
+  const flameNode = flameNodeFromEnv(env);
+  if (flameNode) {
+    out.broker = flameNode;
+    if (!env.FLAME_ANALYSIS_ID && env.ANALYSIS_ID) out.analysisId = env.ANALYSIS_ID;
+    if (!env.FLAME_PROJECT_ID && env.PROJECT_ID) out.projectId = env.PROJECT_ID;
+  }
+  const servers = flameNode ? undefined : envList(env.FLAME_NATS_URL);
   if (servers) {
     out.broker = {
       type: 'nats',
@@ -178,6 +244,27 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): FlameConfig
   if (env.FLAME_LOG_LEVEL) out.logLevel = env.FLAME_LOG_LEVEL as LogLevel;
   const hb = envInt(env, 'FLAME_HEARTBEAT_MS');
   if (hb !== undefined) out.heartbeatMs = hb;
+  const stuck = envInt(env, 'FLAME_STUCK_AFTER_MS');
+  if (stuck !== undefined) out.stuckAfterMs = stuck;
+  const limits = limitsFromEnv(env);
+  if (Object.keys(limits).length > 0) out.limits = limits;
+  if (env.FLAME_TRUST || env.FLAME_ROSTER || env.FLAME_OPERATOR_KEY) {
+    const mode = env.FLAME_TRUST || 'roster';
+    if (mode !== 'roster' && mode !== 'tofu') bad('FLAME_TRUST', `expected "roster" or "tofu", got ${JSON.stringify(mode)}`);
+    out.trust = { mode, ...(env.FLAME_ROSTER ? { roster: env.FLAME_ROSTER } : {}), ...(env.FLAME_OPERATOR_KEY ? { operatorKey: env.FLAME_OPERATOR_KEY } : {}) };
+  }
+  if (env.FLAME_STATE_DIR) out.stateDir = env.FLAME_STATE_DIR;
+  const minCount = envInt(env, 'FLAME_MIN_COUNT');
+  const noise = env.FLAME_NOISE_SCALE;
+  if (minCount !== undefined || (noise !== undefined && noise !== '')) {
+    out.disclosure = {};
+    if (minCount !== undefined) out.disclosure.minCount = minCount;
+    if (noise !== undefined && noise !== '') {
+      const n = Number(noise);
+      if (!Number.isFinite(n) || n <= 0) bad('FLAME_NOISE_SCALE', `expected a number > 0, got ${JSON.stringify(noise)}`);
+      out.disclosure.noiseScale = n;
+    }
+  }
   return out;
 }
 
@@ -222,6 +309,32 @@ function checkDataSources(list: unknown): DataSourceConfig[] {
   return list as DataSourceConfig[];
 }
 
+/** Defaults and checks of the disclosure policy (minCount a whole number >= 1, noiseScale > 0). */
+function checkDisclosure(d: Partial<DisclosurePolicy>): DisclosurePolicy {
+  const minCount = d.minCount ?? 3;
+  if (!Number.isSafeInteger(minCount) || minCount < 1) bad('disclosure.minCount', `expected a whole number >= 1, got ${JSON.stringify(minCount)}`);
+  if (d.noiseScale !== undefined && !(Number.isFinite(d.noiseScale) && d.noiseScale > 0)) bad('disclosure.noiseScale', `expected a number > 0, got ${JSON.stringify(d.noiseScale)}`);
+  return d.noiseScale === undefined ? { minCount } : { minCount, noiseScale: d.noiseScale };
+}
+
+/**
+ * The `flame-node` profile when FLAME's environment is there: `KEYCLOAK_TOKEN` and `DEPLOYMENT_NAME`
+ * (as FLAME's pod orchestrator sets them), unless `FLAME_NATS_URL` asks for NATS.
+ */
+export function flameNodeFromEnv(env: NodeJS.ProcessEnv): FlameNodeBrokerConfig | undefined {
+  if (!env.KEYCLOAK_TOKEN || !(env.DEPLOYMENT_NAME || env.FLAME_NODE_NGINX_URL) || env.FLAME_NATS_URL) return undefined;
+  const nginxUrl = (env.FLAME_NODE_NGINX_URL || `http://nginx-${env.DEPLOYMENT_NAME}`).replace(/\/+$/, '');
+  const port = envInt(env, 'FLAME_NODE_PORT') ?? 8000;
+  return {
+    type: 'flame-node',
+    nginxUrl,
+    analysisUrl: (env.FLAME_NODE_ANALYSIS_URL || `${nginxUrl}/analysis`).replace(/\/+$/, ''),
+    port,
+    keycloakToken: env.KEYCLOAK_TOKEN,
+    ...(env.DATA_SOURCE_TOKEN ? { dataSourceToken: env.DATA_SOURCE_TOKEN } : {}),
+  };
+}
+
 /**
  * Merge `input` over the environment over the embedded defaults, and validate the result.
  * Throws BadRequestError naming the first bad field.
@@ -241,8 +354,13 @@ export function resolveConfig(input: FlameConfigInput = {}, env: NodeJS.ProcessE
   const broker = merged.broker ?? { type: 'memory' };
   if (broker.type === 'nats') {
     if (!Array.isArray(broker.servers) || broker.servers.length === 0) bad('broker.servers', 'expected at least one NATS URL');
+  } else if (broker.type === 'flame-node') {
+    if (!/^https?:\/\//.test(broker.nginxUrl ?? '')) bad('broker.nginxUrl', `expected an http(s) URL, got ${JSON.stringify(broker.nginxUrl)}`);
+    if (!/^https?:\/\//.test(broker.analysisUrl ?? '')) bad('broker.analysisUrl', `expected an http(s) URL, got ${JSON.stringify(broker.analysisUrl)}`);
+    if (!Number.isInteger(broker.port) || broker.port < 0 || broker.port > 65535) bad('broker.port', `expected a port 0-65535, got ${broker.port}`);
+    if (typeof broker.keycloakToken !== 'string' || broker.keycloakToken === '') bad('broker.keycloakToken', 'expected the KEYCLOAK_TOKEN');
   } else if (broker.type !== 'memory') {
-    bad('broker.type', `expected "memory" or "nats", got ${JSON.stringify((broker as { type?: unknown }).type)}`);
+    bad('broker.type', `expected "memory", "nats" or "flame-node", got ${JSON.stringify((broker as { type?: unknown }).type)}`);
   }
   const root = path.resolve('.flame');
   const hub = checkStore('hub', merged.hub ?? { type: 'fs', dir: path.join(root, 'hub') });
@@ -252,11 +370,21 @@ export function resolveConfig(input: FlameConfigInput = {}, env: NodeJS.ProcessE
   if (!LOG_LEVELS.includes(logLevel)) bad('logLevel', `expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   const heartbeatMs = merged.heartbeatMs ?? 2000;
   if (!Number.isInteger(heartbeatMs) || heartbeatMs < 50) bad('heartbeatMs', `expected a whole number of ms >= 50, got ${heartbeatMs}`);
+  const stuckAfterMs = merged.stuckAfterMs ?? 10 * 60_000;
+  if (!Number.isInteger(stuckAfterMs) || stuckAfterMs < 1000) bad('stuckAfterMs', `expected a whole number of ms >= 1000, got ${stuckAfterMs}`);
   const healthPort = merged.healthPort;
   if (healthPort !== undefined && (!Number.isInteger(healthPort) || healthPort < 0 || healthPort > 65535)) {
     bad('healthPort', `expected a port 0-65535, got ${healthPort}`);
   }
+  const fromEnv = configFromEnv(env);
+  const limits = resolveLimits({ ...fromEnv.limits, ...input.limits });
+  const disclosure = checkDisclosure({ ...fromEnv.disclosure, ...input.disclosure });
+  const trust = { mode: 'roster' as const, ...fromEnv.trust, ...input.trust } as TrustConfig;
+  if (trust.mode !== 'roster' && trust.mode !== 'tofu') bad('trust.mode', `expected "roster" or "tofu", got ${JSON.stringify(trust.mode)}`);
+  const stateDir = merged.stateDir ?? (local.type === 'fs' ? path.join(local.dir, 'state') : path.join(root, 'state', nodeId));
+  if (typeof stateDir !== 'string' || stateDir === '') bad('stateDir', 'expected a folder path');
   return {
-    nodeId, analysisId, projectId, participants, aggregatorId, broker, hub, local, dataSources, healthPort, logLevel, heartbeatMs,
+    nodeId, analysisId, projectId, participants, aggregatorId, broker, hub, local, dataSources, healthPort, logLevel, heartbeatMs, stuckAfterMs, limits, disclosure, trust,
+    stateDir: path.resolve(stateDir),
   };
 }

@@ -8,6 +8,7 @@ export type FlameErrorKind =
   | 'unauthorized'
   | 'conflict'
   | 'timeout'
+  | 'excluded'
   | 'internal';
 
 /** Base class of every error the SDK throws on purpose. */
@@ -48,6 +49,12 @@ export class ConflictError extends FlameError {
 export class TimeoutError extends FlameError {
   /** Always `timeout` for this class. */
   override readonly kind = 'timeout' as const;
+}
+
+/** The analysis went on without this node (quorum: it was late, silent or failed). */
+export class ExcludedError extends FlameError {
+  /** Always `excluded` for this class. */
+  override readonly kind = 'excluded' as const;
 }
 
 /** A bug or an unexpected failure of a service. */

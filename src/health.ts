@@ -6,8 +6,12 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { BadRequestError } from './errors.js';
 
-/** Lifecycle of a node's run as `/healthz` shows it: `starting` until the first progress or status, `failed` answers HTTP 503. */
-export type NodeRunStatus = 'starting' | 'executing' | 'executed' | 'failed';
+/**
+ * Lifecycle of a node's run as `/healthz` shows it, in the names FLAME's pod orchestrator reads:
+ * `starting` until the first progress or status, `executing`, `executed`, `failed` (HTTP 503), and
+ * `stuck` — executing, but neither progress nor a message for `stuckAfterMs`.
+ */
+export type NodeRunStatus = 'starting' | 'executing' | 'executed' | 'failed' | 'stuck';
 
 /** Status and progress of one node's run. Progress never decreases. */
 export class RunState {
@@ -15,9 +19,20 @@ export class RunState {
   private _progress = 0;
   private _error: string | undefined;
   private readonly startedAt = new Date().toISOString();
+  private lastActivity = Date.now();
 
+  /** @param stuckAfterMs executing without progress or messages this long reads as `stuck` */
+  constructor(private readonly stuckAfterMs = 10 * 60_000) {}
+
+  /** The status, `stuck` when executing without activity for too long. */
   get status(): NodeRunStatus {
+    if (this._status === 'executing' && Date.now() - this.lastActivity > this.stuckAfterMs) return 'stuck';
     return this._status;
+  }
+
+  /** Something happened (a message came or went): the run is not stuck. */
+  touch(): void {
+    this.lastActivity = Date.now();
   }
 
   get progress(): number {
@@ -31,16 +46,18 @@ export class RunState {
     }
     if (value > this._progress) this._progress = value;
     if (this._status === 'starting') this._status = 'executing';
+    this.lastActivity = Date.now();
   }
 
   setStatus(status: NodeRunStatus, error?: unknown): void {
     this._status = status;
+    this.lastActivity = Date.now();
     if (status === 'executed') this._progress = 1;
     if (error !== undefined) this._error = error instanceof Error ? error.message : String(error);
   }
 
   toJSON(): Record<string, unknown> {
-    return { status: this._status, progress: this._progress, started_at: this.startedAt, ...(this._error ? { error: this._error } : {}) };
+    return { status: this.status, progress: this._progress, started_at: this.startedAt, ...(this._error ? { error: this._error } : {}) };
   }
 }
 
@@ -59,7 +76,7 @@ export async function startHealthServer(state: RunState, extra: () => Record<str
       return;
     }
     const body = JSON.stringify({ ...extra(), ...state.toJSON() });
-    res.writeHead(state.status === 'failed' ? 503 : 200, { 'content-type': 'application/json' });
+    res.writeHead(state.status === 'failed' || state.status === 'stuck' ? 503 : 200, { 'content-type': 'application/json' });
     res.end(body);
   });
   await new Promise<void>((resolve, reject) => {

@@ -1,6 +1,7 @@
 /**
- * Structured JSON logs, one object per line on stderr, so stdout stays free for a command's output
- * (tables, JSON results, the worker protocol).
+ * Structured logs on stderr, so stdout stays free for a command's output (tables, JSON results, the
+ * worker protocol): JSON lines for machines (the default off a terminal, and what the orchestrator
+ * collects), readable lines for a person at a terminal (`FLAME_LOG_FORMAT=pretty|json` chooses).
  */
 import type { LogLevel } from './config.js';
 
@@ -26,7 +27,33 @@ export interface Logger {
 /** Where lines go; tests pass their own sink to read what was logged. */
 export type LogSink = (line: string) => void;
 
-const stderrSink: LogSink = (line) => process.stderr.write(line + '\n');
+/** The log format: `FLAME_LOG_FORMAT` when set, else readable on a terminal and JSON lines otherwise. */
+export function logFormat(env: NodeJS.ProcessEnv = process.env, isTTY = Boolean(process.stderr.isTTY)): 'json' | 'pretty' {
+  const f = env.FLAME_LOG_FORMAT;
+  if (f === 'json' || f === 'pretty') return f;
+  return isTTY ? 'pretty' : 'json';
+}
+
+const LEVEL_LABEL: Record<string, string> = { debug: 'debug', info: 'info ', warn: 'WARN ', error: 'ERROR' };
+
+/** A JSON log line as a person reads it: `12:03:04 info  [node-a] node connected role=analyzer`. */
+export function prettyLogLine(line: string): string {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const { time, level, msg, node, analysis: _analysis, ...rest } = o;
+  void _analysis;
+  const clock = typeof time === 'string' ? time.slice(11, 19) : '';
+  const fields = Object.entries(rest)
+    .map(([k, v]) => `${k}=${typeof v === 'string' && !/\s/.test(v) ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return `${clock} ${LEVEL_LABEL[String(level)] ?? String(level)} ${node ? `[${String(node)}] ` : ''}${String(msg)}${fields ? ` ${fields}` : ''}`;
+}
+
+const stderrSink: LogSink = (line) => process.stderr.write((logFormat() === 'pretty' ? prettyLogLine(line) : line) + '\n');
 
 /** Create a JSON-lines logger that drops lines below `level`. */
 export function createLogger(level: LogLevel = 'info', base: LogFields = {}, sink: LogSink = stderrSink): Logger {

@@ -1,93 +1,31 @@
 /**
  * FlameSDK: the one object an analysis talks to. It builds the broker, storage and data adapters from
- * configuration (embedded defaults when nothing is configured), announces the node, and exposes
+ * configuration (embedded defaults when nothing is configured; the assembly is `node-assembly.ts`),
+ * starts and announces the node, and exposes
  * seed 003's message broker client, result service and data API in TypeScript naming.
  */
 import type { Readable } from 'node:stream';
 import type { BrokerAdapter, ParticipantInfo } from './broker/port.js';
-import { MemoryBrokerAdapter, MemoryBrokerHub } from './broker/memory.js';
-import { NatsBrokerAdapter } from './broker/nats.js';
-import type { ObjectStore } from './results/port.js';
-import { FsObjectStore } from './results/fs.js';
-import { S3ObjectStore } from './results/s3.js';
-import { ResultService } from './results/service.js';
+import { publicKeySet, type NodeIdentity, type PublicKeySet } from './trust/identity.js';
+import type { PeerTrust } from './trust/peers.js';
+import type { ResultService } from './results/service.js';
 import type { FlameValue } from './codec/index.js';
-import { exportPrivateKey, generateNodeKeys, importPrivateKey, publicKeyOf, type NodeKeys } from './crypto/seal.js';
 import { DataApi } from './data/index.js';
 import type { DataClient, DataSourceInfo } from './data/port.js';
-import { resolveConfig, type FlameConfig, type FlameConfigInput, type Role, type StoreConfig } from './config.js';
-import { createLogger, type Logger, type LogSink } from './logger.js';
+import type { FlameConfig, FlameConfigInput, Role } from './config.js';
+import type { Logger } from './logger.js';
 import { RunState, startHealthServer, type HealthServer, type NodeRunStatus } from './health.js';
-import { Messenger, type FlameMessage, type MessageFilter, type NodeStatus, type SendOptions } from './messenger.js';
-import { BadRequestError, NotFoundError } from './errors.js';
+import type { FlameMessage, MessageFilter, MessageStats, Messenger, NodeStatus, SendOptions } from './messenger/index.js';
+import { BadRequestError } from './errors.js';
+import { freezeWatch, livenessOf, waitForNodes, type PeerLiveness, type ReadyCheckOptions } from './liveness.js';
+import { assembleNode, type FlameSDKDeps } from './node-assembly.js';
+import type { FlameNodeParts } from './flame-node/assembly.js';
+import { mountLifecycle, orchestratorStatus } from './flame-node/lifecycle.js';
+import { participantsOf, statusOfNodes, type Participant } from './participants.js';
+import { FINISHED, type FinishStatus } from './star/protocol.js';
 
-/** Adapters a caller may hand in instead of having them built from config (tests, the simulator). */
-export interface FlameSDKDeps {
-  /** Broker to use instead of `config.broker`. */
-  broker?: BrokerAdapter;
-  /** Hub storage to use instead of `config.hub`. */
-  hub?: ObjectStore;
-  /** Local storage to use instead of `config.local`. */
-  local?: ObjectStore;
-  /** Where JSON log lines go (default stderr). */
-  logSink?: LogSink;
-  /**
-   * Inspect only: read results, participants and node status with this node's configuration, but do
-   * not consume its inbox, announce it or send heartbeats, so a CLI run beside the node's analysis
-   * never takes a message meant for that analysis. Messaging methods throw BadRequestError.
-   */
-  observer?: boolean;
-}
-
-/** A participant of the analysis as `getParticipants()` reports it. */
-export interface Participant {
-  /** The node's id. */
-  nodeId: string;
-  /** Whether it is the aggregator or an analyzer. */
-  role: Role;
-  /** Whether the node has announced itself on the broker. */
-  announced: boolean;
-  /** ISO-8601 time of its last heartbeat, when it has announced itself. */
-  lastSeen?: string;
-}
-
-let defaultHub: MemoryBrokerHub | undefined;
-
-/** The process-wide in-process broker used when no broker is configured. */
-export function defaultMemoryBrokerHub(): MemoryBrokerHub {
-  defaultHub ??= new MemoryBrokerHub();
-  return defaultHub;
-}
-
-async function buildStore(cfg: StoreConfig): Promise<ObjectStore> {
-  if (cfg.type === 'fs') return new FsObjectStore(cfg.dir);
-  const store = new S3ObjectStore(cfg);
-  await store.ensureBucket();
-  return store;
-}
-
-async function buildBroker(config: FlameConfig): Promise<BrokerAdapter> {
-  const b = config.broker;
-  if (b.type === 'memory') return new MemoryBrokerAdapter(b.hub ?? defaultMemoryBrokerHub(), config.analysisId);
-  return NatsBrokerAdapter.connect({ ...b, analysisId: config.analysisId, nodeId: config.nodeId, name: `flame-${config.nodeId}` });
-}
-
-/**
- * This node's X25519 keys for the analysis, kept in local storage so a node that restarts can still
- * open the intermediate results sealed for it before the restart (nothing is lost).
- */
-async function loadOrCreateKeys(local: ObjectStore, config: FlameConfig): Promise<NodeKeys> {
-  const key = `keys/${config.projectId}/${config.analysisId}/${config.nodeId}.key`;
-  try {
-    const privateKey = importPrivateKey(Buffer.from(await local.getBytes(key)).toString('utf8'));
-    return { privateKey, publicKey: publicKeyOf(privateKey) };
-  } catch (e) {
-    if (!(e instanceof NotFoundError)) throw e;
-  }
-  const keys = generateNodeKeys();
-  await local.put(key, Buffer.from(exportPrivateKey(keys.privateKey), 'utf8'));
-  return keys;
-}
+export { defaultMemoryBrokerHub, type FlameSDKDeps } from './node-assembly.js';
+export type { Participant } from './participants.js';
 
 /**
  * One node's connection to a FLAME analysis: messages, results, data sources and run status.
@@ -111,9 +49,13 @@ export class FlameSDK {
   /** The data API (also reachable through the methods below). */
   readonly data: DataApi;
 
-  private readonly state = new RunState();
+  private readonly state: RunState;
   private heartbeat?: NodeJS.Timeout;
+  /** Whether this node holds a share of the process' freeze watch (released on close). */
+  private watchingFreezes = false;
   private health?: HealthServer;
+  /** The flame-node profile's adapters (pod server, token, log stream), when that profile runs. */
+  private flameNode?: FlameNodeParts;
   private closed = false;
   private observer = false;
 
@@ -124,9 +66,11 @@ export class FlameSDK {
     results: ResultService,
     data: DataApi,
     log: Logger,
-    private readonly publicKey: string,
+    private readonly identity: NodeIdentity,
+    private readonly trust: PeerTrust | undefined,
   ) {
     this.config = config;
+    this.state = new RunState(config.stuckAfterMs);
     this.nodeId = config.nodeId;
     this.analysisId = config.analysisId;
     this.projectId = config.projectId;
@@ -141,31 +85,22 @@ export class FlameSDK {
    * consuming this node's inbox and announce the node. Throws BadRequestError naming a bad config field.
    */
   static async connect(input: FlameConfigInput = {}, deps: FlameSDKDeps = {}): Promise<FlameSDK> {
-    const config = resolveConfig(input);
-    const log = createLogger(config.logLevel, { node: config.nodeId, analysis: config.analysisId }, deps.logSink);
-    const [hub, local] = await Promise.all([deps.hub ?? buildStore(config.hub), deps.local ?? buildStore(config.local)]);
-    const broker = deps.broker ?? (await buildBroker(config));
-    // An observer never receives sealed results, so it needs no lasting key.
-    const keys = deps.observer ? generateNodeKeys() : await loadOrCreateKeys(local, config);
-    const isAggregator = config.aggregatorId === config.nodeId;
-    const results = new ResultService({ hub, local, nodeId: config.nodeId, analysisId: config.analysisId, projectId: config.projectId, isAggregator, aggregatorId: config.aggregatorId });
-    const messenger = new Messenger({
-      nodeId: config.nodeId,
-      projectId: config.projectId,
-      analysisId: config.analysisId,
-      participants: config.participants,
-      broker,
-      hub,
-      privateKey: keys.privateKey,
-      log,
-    });
-    const sdk = new FlameSDK(config, broker, messenger, results, new DataApi(config.dataSources), log, keys.publicKey);
+    // eslint-disable-next-line prefer-const -- assigned below; the messenger's activity hook reads it late
+    let sdk: FlameSDK | undefined;
+    const { config, log, broker, identity, trust, results, messenger, flameNode } = await assembleNode(input, deps, () => sdk?.state.touch());
+    sdk = new FlameSDK(config, broker, messenger, results, new DataApi(config.dataSources, {}, flameNode?.dataClients ?? []), log, identity, trust);
+    sdk.flameNode = flameNode;
     if (deps.observer) {
       sdk.observer = true;
       return sdk;
     }
     try {
-      if (config.healthPort !== undefined) {
+      if (flameNode) {
+        // On a FLAME node the orchestrator polls the pod's own server, in its schema.
+        const state = sdk.state;
+        flameNode.runState.current = () => ({ status: orchestratorStatus(state.status), progress: state.progress * 100 });
+        mountLifecycle({ server: flameNode.server, token: flameNode.token, status: () => state.status, logger: log, onPartnerStatus: (s) => log.debug('partner status', { partners: s }) });
+      } else if (config.healthPort !== undefined) {
         sdk.health = await startHealthServer(sdk.state, () => ({ node_id: sdk.nodeId, analysis_id: sdk.analysisId, role: sdk.role }), config.healthPort);
       }
       await messenger.start();
@@ -174,6 +109,8 @@ export class FlameSDK {
         sdk.announce().catch((e) => log.warn('heartbeat failed', { error: e }));
       }, config.heartbeatMs);
       sdk.heartbeat.unref();
+      freezeWatch.start();
+      sdk.watchingFreezes = true;
     } catch (e) {
       await sdk.close().catch(() => undefined);
       throw e;
@@ -183,7 +120,7 @@ export class FlameSDK {
   }
 
   private announce(closed = false): Promise<void> {
-    const info: ParticipantInfo = { nodeId: this.nodeId, role: this.role, publicKey: this.publicKey, lastSeen: new Date().toISOString(), ...(closed ? { closed } : {}) };
+    const info: ParticipantInfo = { nodeId: this.nodeId, role: this.role, keys: publicKeySet(this.identity.keys[0]), lastSeen: new Date().toISOString(), ...(closed ? { closed } : {}) };
     return this.broker.announce(info);
   }
 
@@ -199,6 +136,16 @@ export class FlameSDK {
     return this.config.aggregatorId;
   }
 
+  /** This node's public keys (the key set it sends with). */
+  get publicKeys(): PublicKeySet {
+    return publicKeySet(this.identity.keys[0]);
+  }
+
+  /** Counts of received, duplicate, refused, quarantined and held-back messages since this node started. */
+  messageStats(): MessageStats {
+    return structuredClone(this.messenger.stats);
+  }
+
   /** The ids of the other nodes of the analysis. */
   get otherNodes(): string[] {
     return this.config.participants.filter((p) => p !== this.nodeId);
@@ -208,16 +155,7 @@ export class FlameSDK {
 
   /** Every node of the analysis, with whether it has announced itself. */
   async getParticipants(): Promise<Participant[]> {
-    const announced = new Map((await this.broker.participants()).map((p) => [p.nodeId, p]));
-    return this.config.participants.map((nodeId) => {
-      const a = announced.get(nodeId);
-      return {
-        nodeId,
-        role: nodeId === this.config.aggregatorId ? 'aggregator' : 'analyzer',
-        announced: a !== undefined,
-        ...(a ? { lastSeen: a.lastSeen } : {}),
-      };
-    });
+    return participantsOf(this.broker, this.config.participants, this.config.aggregatorId);
   }
 
   private assertParticipant(what: string): void {
@@ -260,20 +198,60 @@ export class FlameSDK {
   }
 
   /**
+   * Liveness of every other node from its heartbeats: online while its last heartbeat is younger than
+   * `lossAfterMs` (default 3 heartbeat intervals) and it has not closed.
+   */
+  async peerLiveness(opts: { lossAfterMs?: number } = {}): Promise<Record<string, PeerLiveness>> {
+    return livenessOf(this.otherNodes, await this.broker.participants(), opts.lossAfterMs ?? 3 * this.config.heartbeatMs);
+  }
+
+  /**
+   * FLAME's ready check: waits until at least `min` of `nodes` (default every other node, all of them)
+   * are online, logging who is still missing; resolves with each node's state, rejects with a
+   * TimeoutError naming the missing ones after `timeoutMs` (default 60 s).
+   */
+  async waitForParticipants(opts: ReadyCheckOptions = {}): Promise<Record<string, boolean>> {
+    const nodes = opts.nodes ?? this.otherNodes;
+    nodes.forEach((n) => {
+      if (!this.config.participants.includes(n)) throw new BadRequestError(`waitForParticipants: "${n}" is not a participant`);
+    });
+    return waitForNodes(() => this.broker.participants(), nodes, {
+      min: opts.min ?? nodes.length,
+      timeoutMs: opts.timeoutMs ?? 60_000,
+      intervalMs: opts.intervalMs ?? this.config.heartbeatMs,
+      lossAfterMs: 3 * this.config.heartbeatMs,
+      log: this.log,
+    });
+  }
+
+  /**
+   * FLAME's `analysis_finished`: tells `to` (default every other node) that the analysis is over for
+   * them — `finished`, `failed` or `excluded` — with an optional reason and what each receives of the
+   * result. The star runner sends it at the end of a run; a node's `runStar` returns or throws on it.
+   */
+  async analysisFinished(opts: { status?: FinishStatus; reason?: string; to?: string[]; resultFor?: (nodeId: string) => FlameValue; resultId?: string; rounds?: number } = {}): Promise<void> {
+    this.assertParticipant('analysisFinished');
+    const to = opts.to ?? this.otherNodes;
+    for (const n of to) {
+      const msg = {
+        status: opts.status ?? 'finished',
+        ...(opts.reason !== undefined ? { reason: opts.reason } : {}),
+        ...(opts.resultFor ? { result: opts.resultFor(n) } : {}),
+        ...(opts.resultId !== undefined ? { result_id: opts.resultId } : {}),
+        ...(opts.rounds !== undefined ? { rounds: opts.rounds } : {}),
+      };
+      // A result goes sealed (it may be the node's own records); a bare status inline.
+      if (opts.resultFor) await this.messenger.sendIntermediateResult(n, msg, { category: FINISHED });
+      else await this.messenger.send(n, msg, { category: FINISHED });
+    }
+  }
+
+  /**
    * Status of every other node: `online` (answered a ping within `timeoutMs`), `offline` (announced
    * itself once but does not answer now), `not_connected` (never announced).
    */
   async askNodeStatus(opts: { timeoutMs?: number } = {}): Promise<Record<string, NodeStatus>> {
-    const timeoutMs = opts.timeoutMs ?? 2000;
-    const announced = new Set((await this.broker.participants()).map((p) => p.nodeId));
-    const entries = await Promise.all(
-      this.config.participants.map(async (id): Promise<[string, NodeStatus]> => {
-        if (id === this.nodeId && !this.observer) return [id, 'online'];
-        if (await this.broker.ping(id, timeoutMs)) return [id, 'online'];
-        return [id, announced.has(id) ? 'offline' : 'not_connected'];
-      }),
-    );
-    return Object.fromEntries(entries);
+    return statusOfNodes(this.broker, this.config.participants, this.observer ? undefined : this.nodeId, opts.timeoutMs ?? 2000);
   }
 
   /**
@@ -360,7 +338,7 @@ export class FlameSDK {
 
   /** Mark the run as executing, executed or failed (shown on /healthz). */
   setStatus(status: NodeRunStatus, error?: unknown): void {
-    if (!['starting', 'executing', 'executed', 'failed'].includes(status)) throw new BadRequestError(`status: unknown status ${JSON.stringify(status)}`);
+    if (!['starting', 'executing', 'executed', 'failed', 'stuck'].includes(status)) throw new BadRequestError(`status: unknown status ${JSON.stringify(status)}`);
     this.state.setStatus(status, error);
     this.log.info('status', { status, ...(error ? { error } : {}) });
   }
@@ -375,11 +353,17 @@ export class FlameSDK {
     if (this.closed) return;
     this.closed = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
+    if (this.watchingFreezes) freezeWatch.stop();
     this.messenger.cancelWaiters(`node "${this.nodeId}" closed`);
     if (!this.observer) await this.announce(true).catch(() => undefined);
     await this.broker.close();
+    this.messenger.close();
     await this.health?.close();
+    if (this.flameNode) {
+      await this.flameNode.logs.flush();
+      await this.flameNode.server.close();
+    }
   }
 }
 
-export type { FlameMessage, MessageFilter, NodeStatus, SendOptions };
+export type { FlameMessage, MessageFilter, MessageStats, NodeStatus, SendOptions };

@@ -46,7 +46,7 @@ describe('config', () => {
     [{ nodeId: 'a', participants: ['b', 'c'] }, /config participants: must include this node "a"/],
     [{ nodeId: 'a', participants: ['a', 'a'] }, /config participants: contains a node id twice/],
     [{ nodeId: 'a', participants: ['a'], aggregatorId: 'z' }, /config aggregatorId: "z" is not one of the participants/],
-    [{ broker: { type: 'kafka' } }, /config broker.type: expected "memory" or "nats", got "kafka"/],
+    [{ broker: { type: 'kafka' } }, /config broker.type: expected "memory", "nats" or "flame-node", got "kafka"/],
     [{ broker: { type: 'nats', servers: [] } }, /config broker.servers/],
     [{ hub: { type: 's3', region: 'x' } }, /config hub.bucket: expected a bucket name/],
     [{ logLevel: 'loud' }, /config logLevel: expected one of/],

@@ -4,6 +4,7 @@
  * session on it and runs: being compiled into the binding is not enough (CUDA needs its libraries).
  */
 import { createRequire } from 'node:module';
+import { execFile } from 'node:child_process';
 import os from 'node:os';
 import ort from 'onnxruntime-node';
 import { encodeModel } from '../ml/onnx-writer.js';
@@ -50,31 +51,40 @@ function probeModel(): Uint8Array {
   });
 }
 
-async function probe(name: string, model: Uint8Array, timeoutMs: number): Promise<string | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  const attempt = (async () => {
-    const session = await ort.InferenceSession.create(model, { executionProviders: [name], logSeverityLevel: 4 });
-    try {
-      const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from([1.5, -2]), [2]) });
-      const y = Array.from(out.y.data as Float32Array);
-      if (y[0] !== 1.5 || y[1] !== -2) return `probe model returned ${JSON.stringify(y)} instead of [1.5,-2]`;
-      return undefined;
-    } finally {
-      await session.release();
-    }
-  })();
-  const timeout = new Promise<string>((resolve) => {
-    timer = setTimeout(() => resolve(`no answer within ${timeoutMs} ms`), timeoutMs);
+/**
+ * The probe run in a child process: a provider's native code may print to the process' stderr (a
+ * missing Vulkan library, say) or crash with a bad driver; neither reaches this terminal or this process.
+ */
+const PROBE_SCRIPT = `
+const ort = require(process.argv[1]);
+(async () => {
+  ort.env.logLevel = 'fatal';
+  const session = await ort.InferenceSession.create(Buffer.from(process.argv[3], 'base64'), { executionProviders: [process.argv[2]], logSeverityLevel: 4 });
+  const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from([1.5, -2]), [2]) });
+  const y = Array.from(out.y.data);
+  await session.release();
+  process.stdout.write(JSON.stringify(y[0] === 1.5 && y[1] === -2 ? { ok: true } : { error: 'probe model returned ' + JSON.stringify(y) + ' instead of [1.5,-2]' }));
+})().catch((e) => process.stdout.write(JSON.stringify({ error: String(e && e.message || e) })));
+`;
+
+/** Keeps the sentence of a native error that says what went wrong (they start with a source location). */
+function shortError(message: string): string {
+  const line = message.split('\n')[0];
+  return /\.cc:\d+/.test(line) ? (line.split(/(?<=\.)\s+/).pop() ?? line) : line;
+}
+
+async function probe(name: string, model: Uint8Array, timeoutMs: number, ortPath: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, ['-e', PROBE_SCRIPT, ortPath, name, Buffer.from(model).toString('base64')], { timeout: timeoutMs, maxBuffer: 1024 * 1024 }, (err, stdout) => {
+      try {
+        const r = JSON.parse(stdout) as { ok?: boolean; error?: string };
+        resolve(r.ok ? undefined : shortError(r.error ?? 'no answer'));
+      } catch {
+        resolve(err && (err as { killed?: boolean }).killed ? `no answer within ${timeoutMs} ms` : `the probe process ended without an answer (${err?.message.split('\n')[0] ?? 'no output'})`);
+      }
+    });
+    child.stdin?.end();
   });
-  try {
-    return await Promise.race([attempt, timeout]);
-  } catch (e) {
-    const line = (e instanceof Error ? e.message : String(e)).split('\n')[0];
-    // native errors start with a source location and a condition: keep the last sentence
-    return /\.cc:\d+/.test(line) ? (line.split(/(?<=\.)\s+/).pop() ?? line) : line;
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function onnxruntimeVersion(): string {
@@ -92,11 +102,11 @@ export async function describeHost(options: DescribeHostOptions = {}): Promise<H
   const listed = ort.listSupportedBackends();
   const names = options.providers ?? listed.map((b) => b.name);
   const model = probeModel();
-  ort.env.logLevel = 'fatal'; // failed probes are reported in the result, not as native log lines
+  const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
   const providers: ExecutionProviderStatus[] = [];
   for (const name of names) {
     const known = listed.find((b) => b.name === name);
-    const error = known ? await probe(name, model, options.timeoutMs ?? 20000) : `not compiled into this onnxruntime-node (it has ${listed.map((b) => b.name).join(', ')})`;
+    const error = known ? await probe(name, model, options.timeoutMs ?? 20000, ortPath) : `not compiled into this onnxruntime-node (it has ${listed.map((b) => b.name).join(', ')})`;
     providers.push({ name, bundled: known?.bundled ?? false, usable: error === undefined, ...(error === undefined ? {} : { error }) });
   }
   return {
