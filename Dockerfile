@@ -3,7 +3,7 @@
 # Run:    docker run -e FLAME_NODE_ID=... -e FLAME_NATS_URL=... -e FLAME_HUB_S3_BUCKET=... flame-analysis
 #         (ANALYSIS selects the module; default: the example federated mean)
 
-FROM node:20-slim AS build
+FROM node:24-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 RUN npm ci --ignore-scripts
@@ -12,7 +12,7 @@ COPY src ./src
 COPY analyses ./analyses
 RUN npm run build
 
-FROM node:20-slim AS runtime
+FROM node:24-slim AS runtime
 ENV NODE_ENV=production \
     FLAME_HEALTH_PORT=8080 \
     ANALYSIS=dist/analyses/federated-mean/index.js
@@ -26,4 +26,4 @@ USER flame
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.FLAME_HEALTH_PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-ENTRYPOINT ["sh", "-c", "exec node dist/src/cli/main.js run \"$ANALYSIS\" \"$@\"", "--"]
+ENTRYPOINT ["sh", "-c", "exec node dist/apps/cli/main.js run \"$ANALYSIS\" \"$@\"", "--"]
