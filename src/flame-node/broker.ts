@@ -31,7 +31,7 @@ import { frameToJson, parseFrame, type ControlFrame, type DataFrame, type Frame,
 import {
   DEFAULT_RETRY,
   expectStatus,
-  fetchHttpClient,
+  axiosHttpClient,
   readJson,
   requestWithRetries,
   type HttpClient,
@@ -67,7 +67,7 @@ export interface FlameNodeBrokerOptions {
   server: AnalysisServer;
   /** URL the broker posts messages to, e.g. `http://nginx-<DEPLOYMENT_NAME>/analysis/webhook`. */
   webhookUrl: string;
-  /** HTTP transport; Node's fetch by default. */
+  /** HTTP transport; axios by default. */
   http?: HttpClient;
   /** Largest message body in bytes (default 1 MiB). */
   maxPayload?: number;
@@ -184,7 +184,7 @@ export class FlameNodeBrokerAdapter implements BrokerAdapter {
     this.requestTimeoutMs = positive('requestTimeoutMs', options.requestTimeoutMs ?? 10_000);
     this.maxUnacked = positive('maxUnacked', options.maxUnacked ?? 10_000);
     this.retry = options.retry ?? DEFAULT_RETRY;
-    this.http = options.http ?? fetchHttpClient;
+    this.http = options.http ?? axiosHttpClient;
     this.limits = { fragmentBytes: this.fragmentBytes, maxParts: Math.ceil(this.maxPayload / this.fragmentBytes), maxAckSeqs: 4096 };
     this.base = `${options.brokerUrl.replace(/\/+$/, '')}/analyses/${encodeURIComponent(options.analysisId)}`;
   }

@@ -1,10 +1,10 @@
 /**
- * The one HTTP client the FLAME node adapters use, behind a tiny interface so the transport can be
- * swapped (the project's brief names axios; it is not installed, so Node's fetch implements it), and
- * the retry rule they share: 5xx answers, timeouts and refused connections are tried again with
- * backoff, every other answer is final.
+ * The one HTTP client the FLAME node adapters use, axios behind a tiny interface (tests wrap it to
+ * inject failures), and the retry rule they share: 5xx answers, timeouts and refused connections are
+ * tried again with backoff, every other answer is final.
  */
 import { Readable } from 'node:stream';
+import axios, { type AxiosResponse } from 'axios';
 import { BadRequestError, FlameError, NotFoundError, TimeoutError, UnauthorizedError } from '../errors.js';
 
 /** One request. A `Readable` body is streamed, never buffered whole. */
@@ -48,34 +48,58 @@ export class HttpTransportError extends FlameError {
   }
 }
 
-/** The HttpClient on Node's built-in fetch (undici). */
-export const fetchHttpClient: HttpClient = {
+/**
+ * The HttpClient on axios. Bodies are streamed both ways (`responseType: 'stream'`, no size caps
+ * inside axios: the adapters bound what they read with {@link readBounded}); every status resolves,
+ * redirects are not followed (a node service never redirects, and following one would carry the
+ * token elsewhere). The time budget covers the status and headers only, so a long download is not
+ * cut off; axios' own `timeout` would also fire on a slow body.
+ */
+export const axiosHttpClient: HttpClient = {
   async request(req: HttpRequest): Promise<HttpResponse> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), req.timeoutMs);
-    const body = req.body instanceof Readable ? (Readable.toWeb(req.body) as ReadableStream<Uint8Array>) : req.body;
     try {
-      const res = await fetch(req.url, {
+      const res: AxiosResponse<Readable> = await axios.request<Readable>({
         method: req.method,
+        url: req.url,
         headers: req.headers,
-        body: body as RequestInit["body"],
+        data: req.body,
         signal: controller.signal,
-        redirect: 'manual',
-        ...(req.body instanceof Readable ? { duplex: 'half' } : {}),
-      } as RequestInit);
+        responseType: 'stream',
+        validateStatus: () => true,
+        maxRedirects: 0,
+        maxContentLength: -1,
+        maxBodyLength: Infinity,
+        // Bytes as sent: a stored result is handed on unchanged, never turned into text or JSON.
+        transformResponse: (data: unknown) => data,
+      });
       clearTimeout(timer);
-      const headers: Record<string, string> = {};
-      res.headers.forEach((v, k) => (headers[k] = v));
-      const stream = res.body ? Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>) : Readable.from([]);
-      return { status: res.status, headers, body: stream };
+      return { status: res.status, headers: plainHeaders(res.headers), body: res.data };
     } catch (e) {
       clearTimeout(timer);
       const timedOut = controller.signal.aborted;
-      const why = timedOut ? `no answer within ${req.timeoutMs} ms` : String((e as { cause?: unknown }).cause ?? e);
+      const why = timedOut ? `no answer within ${req.timeoutMs} ms` : transportReason(e);
       throw new HttpTransportError(`${req.method} ${req.url}: ${why}`, timedOut, e);
     }
   },
 };
+
+/** axios' header object as plain lower-case names to strings (repeated headers joined by ", "). */
+function plainHeaders(headers: AxiosResponse['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers as Record<string, unknown>)) {
+    if (value === undefined || value === null) continue;
+    out[name.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  return out;
+}
+
+/** The system error code (ECONNREFUSED, ENOTFOUND, …) and message of a failed request. */
+function transportReason(e: unknown): string {
+  if (axios.isAxiosError(e)) return e.code ? `${e.code}: ${e.message}` : e.message;
+  return String(e);
+}
 
 /** Reads a response body whole, refusing more than `maxBytes` (the message names `what`). */
 export async function readBounded(body: Readable, maxBytes: number, what: string): Promise<Buffer> {

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { BadRequestError, FlameError, NotFoundError } from '../errors.js';
 import { assertSafeKey } from '../results/keys.js';
 import type { DataEntry, FhirDataClient, FhirResource, FileDataClient } from '../data/port.js';
-import { DEFAULT_RETRY, expectStatus, fetchHttpClient, readBounded, readJson, requestWithRetries, type HttpClient, type RetryPolicy } from './http.js';
+import { DEFAULT_RETRY, expectStatus, axiosHttpClient, readBounded, readJson, requestWithRetries, type HttpClient, type RetryPolicy } from './http.js';
 import type { TokenHolder } from './token.js';
 
 /** One data source of the project as the hub adapter lists it (a Kong service). */
@@ -59,7 +59,7 @@ export class FlameNodeDataApi {
 
   /** @param options where nginx is, the project and the tokens */
   constructor(private readonly options: FlameNodeDataOptions) {
-    this.http = options.http ?? fetchHttpClient;
+    this.http = options.http ?? axiosHttpClient;
     this.nginx = options.nginxUrl.replace(/\/+$/, '');
     this.timeoutMs = options.requestTimeoutMs ?? 30_000;
     this.retry = options.retry ?? DEFAULT_RETRY;

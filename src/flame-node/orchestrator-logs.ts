@@ -5,7 +5,7 @@
  * queue (at most `maxQueued`, the oldest dropped first and counted) and go one at a time, in order.
  */
 import type { LogSink } from '../logger.js';
-import { expectStatus, fetchHttpClient, requestWithRetries, type HttpClient } from './http.js';
+import { expectStatus, axiosHttpClient, requestWithRetries, type HttpClient } from './http.js';
 import type { TokenHolder } from './token.js';
 
 /** The orchestrator's log levels. */
@@ -43,7 +43,7 @@ export class OrchestratorLogStream {
 
   /** @param options where the orchestrator is and what to send with each line */
   constructor(private readonly options: OrchestratorLogOptions) {
-    this.http = options.http ?? fetchHttpClient;
+    this.http = options.http ?? axiosHttpClient;
     this.local = options.local ?? ((line) => process.stderr.write(`${line}\n`));
     this.maxQueued = options.maxQueued ?? 1000;
   }

@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { BadRequestError, FlameError } from '../errors.js';
 import { progressCounter } from '../results/progress.js';
-import { DEFAULT_RETRY, expectStatus, fetchHttpClient, readJson, requestWithRetries, type HttpClient, type HttpResponse, type RetryPolicy } from './http.js';
+import { DEFAULT_RETRY, expectStatus, axiosHttpClient, readJson, requestWithRetries, type HttpClient, type HttpResponse, type RetryPolicy } from './http.js';
 import type { TokenHolder } from './token.js';
 
 /** A tag of local results, as the storage service allows them. */
@@ -25,7 +25,7 @@ export interface FlameStorageOptions {
   storageUrl: string;
   /** The Keycloak token. */
   token: TokenHolder;
-  /** HTTP transport (Node's fetch by default). */
+  /** HTTP transport (axios by default). */
   http?: HttpClient;
   /** Time budget for an answer's headers, in ms (default 30000; uploads stream for as long as they take). */
   requestTimeoutMs?: number;
@@ -60,7 +60,7 @@ export class FlameStorageClient {
 
   /** @param options where the service is and the token */
   constructor(private readonly options: FlameStorageOptions) {
-    this.http = options.http ?? fetchHttpClient;
+    this.http = options.http ?? axiosHttpClient;
     this.base = options.storageUrl.replace(/\/+$/, '');
     this.timeoutMs = options.requestTimeoutMs ?? 30_000;
     this.retry = options.retry ?? DEFAULT_RETRY;

@@ -51,6 +51,8 @@ describe('FLAME node broker adapter: contract with the node message broker', () 
     expect(self.path).toBe(`${base}/participants/self`);
     expect(self.headers.authorization).toBe(`Bearer ${double.token('n1')}`);
     expect(self.headers.accept).toBe('application/json');
+    // Production's HTTP client is axios (the adapters take no client here, so this is the default).
+    expect(self.headers['user-agent']).toMatch(/^axios\/1\./);
     const [sub] = double.requestsTo('n1', /messages\/subscriptions$/, 'POST');
     expect(json(sub.body)).toEqual({ webhookUrl: `http://127.0.0.1:${n1.server.port}/webhook` });
     expect(sub.headers['content-type']).toBe('application/json');
