@@ -92,6 +92,14 @@ function checkDockerfile(context: string, { missingOk = [] as string[] } = {}): 
     }
   }
 
+  // the build stage copies every folder the build compiles (tsconfig.build.json's include)
+  const buildConfig = path.join(context, 'tsconfig.build.json');
+  if (fs.existsSync(buildConfig)) {
+    const included = (JSON.parse(fs.readFileSync(buildConfig, 'utf8')) as { include: string[] }).include;
+    const copied = ops(build, 'COPY').flatMap((i) => i.args.split(/\s+/).slice(0, -1)).map((p) => p.replace(/^\.\//, '').replace(/\/$/, ''));
+    for (const folder of included) expect([folder, copied.includes(folder)]).toEqual([folder, true]);
+  }
+
   // a non-root user, set after the last RUN
   const users = ops(runtime, 'USER');
   expect(users).toHaveLength(1);
