@@ -15,7 +15,8 @@ import { classFolderName } from '../src/images/dataset.js';
 import { FASHION_MNIST_CLASSES, readIdxImageSet } from '../src/images/idx.js';
 
 const SOURCE = '/usr/share/datasets/fashion-mnist';
-const SEED = 20_26_11_25;
+// SAMPLE_SEED draws another sample the same way (scripts/measure-cleaning.ts measures on such held-out ones)
+const SEED = Number(process.env.SAMPLE_SEED ?? 20_26_11_25);
 const PER_CLASS = 30;
 const NODES = ['node-a', 'node-b', 'node-c'];
 const FLIP_RATE = 0.08;

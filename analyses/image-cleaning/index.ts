@@ -12,10 +12,12 @@ export {
   sourcePath,
   responseOf,
   DEFAULT_MIN_CONFIDENCE,
+  DEFAULT_MAX_GIVEN_CONFIDENCE,
   MISLABELED_TASK,
   type CleaningDecision,
   type CleaningOptions,
   type CleaningPlan,
+  type DeferredFile,
 } from './clean.js';
 export { applyCleaning, MANIFEST_FILE, type ApplyOptions, type ApplyResult, type CleaningManifest, type ManifestFile, type RefusedFile } from './apply.js';
 export { parseCleaningRequest, validateDataset, type CleaningTask, type ValidCleaningRequest } from './request.js';

@@ -28,9 +28,10 @@ export { createDiagnosis, diagnosisRounds, type DiagnosisOptions, type Diagnosis
 export { assembleResponse, flaggedPaths, summaryRows, type DiagnosisResult, type DiagnosisTaskResult, type DiagnosedDataset, type DiagnosedFile, type SummaryRow } from './output.js';
 export { checkDataset, DIAGNOSIS_TASKS, diagnosisRequestFromFolder, parseDiagnosisRequest, type DiagnosisJobRequest, type DiagnosisRequestOptions, type DiagnosisTaskName } from './request.js';
 export { loadLocalData, type LocalData, type LocalImage, type NodeDataSpec } from './load.js';
-export { findDuplicates, DEFAULT_DUPLICATE_DISTANCE, type DuplicateMark, type HashedImage } from './duplicates.js';
+export { findDuplicates, DEFAULT_DUPLICATE_DISTANCE, DEFAULT_MIN_CORRELATION, type DuplicateMark, type HashedImage } from './duplicates.js';
+export { lowFrequencyDct, pHashOf, signatureOf, parseSignature, signatureCorrelation, SIGNATURE_LENGTH } from './perceptual.js';
 export { QUALITY_RULES, cutoffsFrom, type QualityCutoffs } from './distribution.js';
-export { imageSignals, dHash, hammingDistance, type ImageSignals } from './signals.js';
+export { imageSignals, hammingDistance, type ImageSignals } from './signals.js';
 export { diagnosisConvSpec, labelsFileText, labelsPathFor, MODEL_RESULT_NAME, trainedModel, type FoldHead, type TrainedModel } from './model.js';
 // What each round carries (parts of DiagnosisLocal and DiagnosisAggregate), so their docs are complete.
 export type { DiagnosisSetup } from './global.js';

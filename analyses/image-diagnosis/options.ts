@@ -41,8 +41,10 @@ export interface DiagnosisOptions {
   filterBy?: FilterBy;
   /** Confident learning's ranking within class pruning (default `self_confidence`). */
   rankBy?: RankBy;
-  /** Largest dHash distance of near duplicates (default 0: identical dHash). */
+  /** Largest pHash Hamming distance of a candidate near-duplicate pair (default `DEFAULT_DUPLICATE_DISTANCE`, 10). */
   duplicateDistance?: number;
+  /** Lowest signature correlation that confirms a candidate pair (default `DEFAULT_MIN_CORRELATION`, 0.98). */
+  duplicateCorrelation?: number;
   /** Compute the 2-D projection of every image (default true). */
   projections?: boolean;
   /** Images decoded at once per node (default 4). */

@@ -1,12 +1,14 @@
 /**
  * Per-image quality signals computed where the image lives, from its decoded pixels: brightness
- * (mean and 1st/99th percentile of luma), sharpness (variance of the Laplacian), a 64-bit
- * difference hash for near duplicates, an exact-content digest, and a small thumbnail kept in
+ * (mean and 1st/99th percentile of luma), sharpness (variance of the Laplacian), a 64-bit DCT
+ * hash and a low-frequency signature for near duplicates (perceptual.ts), an exact-content
+ * digest, and a small thumbnail kept in
  * node memory for the feature extractor. None of these leaves the node except as histogram
  * counts — the hashes only for the duplicates task (see duplicates.ts).
  */
 import { createHash } from 'node:crypto';
 import type { DecodedImage } from '../../src/images/index.js';
+import { lowFrequencyDct, pHashOf, signatureOf } from './perceptual.js';
 
 /** Largest side of the thumbnail a node keeps for feature extraction. */
 export const THUMBNAIL_MAX_SIDE = 64;
@@ -21,8 +23,10 @@ export interface ImageSignals {
   lumaHigh: number;
   /** Variance of the 4-neighbour Laplacian of luma (0–1 scale); low = blurry. */
   laplacianVariance: number;
-  /** 64-bit dHash as 16 hex digits. */
-  dhash: string;
+  /** 64-bit pHash as 16 hex digits (perceptual.ts). */
+  phash: string;
+  /** Low-frequency DCT signature as 126 hex digits (perceptual.ts). */
+  signature: string;
   /** First 16 hex digits of the SHA-256 of the decoded pixels: equal only for identical content. */
   digest: string;
   /** 8-bit thumbnail, channels-first (1 grey or 3 RGB), at most 64 pixels (`THUMBNAIL_MAX_SIDE`) per side. */
@@ -76,21 +80,6 @@ function boxResize(src: Float32Array, h0: number, w0: number, h: number, w: numb
     }
   }
   return out;
-}
-
-/**
- * dHash: luma area-averaged to 9×8, one bit per horizontally adjacent pair (left brighter than
- * right). Robust to scaling, small brightness changes and re-encoding.
- */
-export function dHash(luma: Float32Array, height: number, width: number): string {
-  const small = boxResize(luma, height, width, 8, 9);
-  let hex = '';
-  for (let y = 0; y < 8; y++) {
-    let byte = 0;
-    for (let x = 0; x < 8; x++) byte = (byte << 1) | (small[y * 9 + x] > small[y * 9 + x + 1] ? 1 : 0);
-    hex += byte.toString(16).padStart(2, '0');
-  }
-  return hex;
 }
 
 /** Number of differing bits between two 16-hex-digit hashes. */
@@ -169,13 +158,15 @@ export function imageSignals(img: DecodedImage): ImageSignals {
       for (let i = 0; i < plane; i++) thumbnail[c * plane + i] = Math.round(small[i]);
     }
   }
+  const dct = lowFrequencyDct(luma, height, width);
   const bytes = pixels instanceof Uint8Array ? pixels : new Uint8Array(pixels.buffer, pixels.byteOffset, pixels.byteLength);
   return {
     brightness: total / n / 255,
     lumaLow: histogramPercentile(hist, n, 0.01) / 255,
     lumaHigh: histogramPercentile(hist, n, 0.99) / 255,
     laplacianVariance: laplacianVariance(luma, height, width),
-    dhash: dHash(luma, height, width),
+    phash: pHashOf(dct),
+    signature: signatureOf(dct),
     digest: createHash('sha256').update(`${width}x${height}x${channels}:`).update(bytes).digest('hex').slice(0, 16),
     thumbnail,
     thumbChannels,

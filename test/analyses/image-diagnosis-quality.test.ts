@@ -32,7 +32,7 @@ afterAll(() => rm(tmp, { recursive: true, force: true }));
 
 /**
  * A grey texture (stored by sharp as an RGB PNG with equal channels): random 4×4-pixel cells plus
- * per-pixel noise, so every image is sharp, distinct (different dHash) and of similar contrast
+ * per-pixel noise, so every image is sharp, distinct (different pHash) and of similar contrast
  * whatever its size.
  */
 async function writeTexture(file: string, width: number, height: number, rand: () => number): Promise<void> {
@@ -221,15 +221,16 @@ describe('duplicates across nodes', () => {
     expect(flagged.get(reencoded)!.duplicate_of).toBe(uuidOf(path.join(dirs['node-a'], 'y', 'node-a-4.png')));
 
     // What the aggregator received: in the load round per node counts, sums, histograms, shapes and
-    // per image a uuid, a 16-hex dHash and a 16-hex digest; in the decide round per-file metadata and
+    // per image a uuid, a 16-hex pHash, a 126-hex signature and a 16-hex digest; in the decide round per-file metadata and
     // verdicts (with the node's disclosure report). No round carries any run of pixels of any image
     // (raw or on a 0–1 scale).
     const rounds = new Set(received.map((x) => Object.keys(x.value).join(',')));
     expect(sorted(rounds)).toEqual(['load', 'verdicts,disclosure']);
     for (const { value } of received.filter((x) => x.value.load)) {
       const hashes = value.load!.hashes!;
-      expect(Object.keys(hashes).sort()).toEqual(['dhash', 'digest', 'uuid']);
-      for (const h of [...hashes.dhash, ...hashes.digest]) expect(h).toMatch(/^[0-9a-f]{16}$/);
+      expect(Object.keys(hashes).sort()).toEqual(['digest', 'phash', 'signature', 'uuid']);
+      for (const h of [...hashes.phash, ...hashes.digest]) expect(h).toMatch(/^[0-9a-f]{16}$/);
+      for (const h of hashes.signature) expect(h).toMatch(/^[0-9a-f]{126}$/);
     }
     const runs = numberRuns(received.map((x) => x.value));
     expect(runs.length).toBeGreaterThan(0);

@@ -76,10 +76,12 @@ describe('request checks', () => {
       return b.toString(16).padStart(16, '0');
     };
     const base = Array.from({ length: 40 }, hex);
+    // every signature equal, so verification confirms each candidate and the hash search alone decides
+    const signature = '01'.repeat(63);
     const images = base.flatMap((h, i) => [
-      { node: 'a', uuid: `a${i}`, dhash: h, digest: `d${i}` },
-      ...(i % 4 === 0 ? [{ node: 'b', uuid: `b${i}`, dhash: flip(h, [i % 64, (i * 7 + 3) % 64]), digest: `e${i}` }] : []),
-      ...(i % 5 === 0 ? [{ node: 'c', uuid: `c${i}`, dhash: h, digest: `d${i}` }] : []),
+      { node: 'a', uuid: `a${i}`, phash: h, signature, digest: `d${i}` },
+      ...(i % 4 === 0 ? [{ node: 'b', uuid: `b${i}`, phash: flip(h, [i % 64, (i * 7 + 3) % 64]), signature, digest: `e${i}` }] : []),
+      ...(i % 5 === 0 ? [{ node: 'c', uuid: `c${i}`, phash: h, signature, digest: `d${i}` }] : []),
     ]);
     const marks = findDuplicates(images, 2);
     const flagged = [...marks.keys()].map((i) => images[i].uuid).sort();
@@ -89,6 +91,16 @@ describe('request checks', () => {
     expect(c0).toEqual({ issue: 'exact_duplicate', distance: 0, duplicate_of: 'a0', duplicate_of_node: 'a' });
     expect(marks.get(images.findIndex((im) => im.uuid === 'b4'))).toMatchObject({ issue: 'near_duplicate', distance: 2, duplicate_of: 'a4' });
     expect(findDuplicates(images, 1).size).toBe(images.filter((im) => im.node === 'c').length);
+  });
+
+  test('duplicates: an identical pHash whose signature does not correlate is refused; identical content never is', () => {
+    const a = { node: 'a', uuid: 'a', phash: '0123456789abcdef', signature: '40'.repeat(63), digest: 'd0' };
+    const other = { node: 'b', uuid: 'b', phash: a.phash, signature: '40c0'.repeat(31) + '40', digest: 'd1' };
+    const same = { node: 'c', uuid: 'c', phash: 'fedcba9876543210', signature: '00'.repeat(63), digest: 'd0' };
+    const marks = findDuplicates([a, other, same]);
+    expect([...marks.keys()]).toEqual([2]);
+    expect(marks.get(2)).toMatchObject({ issue: 'exact_duplicate', duplicate_of: 'a' });
+    expect(findDuplicates([a, other], 10, -1).size).toBe(1);
   });
 });
 

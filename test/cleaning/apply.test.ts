@@ -7,7 +7,7 @@ import { BadRequestError, ConflictError, NotFoundError } from '../../src/errors.
 import { datasetFromFolder, encodeIdx } from '../../src/images/index.js';
 import type { CleaningRequest, CleaningResponse } from '../../src/images/types.js';
 import { expectClose, tempDir } from '../images/helpers.js';
-import { makeFixture, uuidKeyed, type Fixture } from './fixture.js';
+import { makeFixture, SEED_RULES, uuidKeyed, type Fixture } from './fixture.js';
 
 let fx: Fixture;
 let dir: string;
@@ -21,7 +21,7 @@ beforeAll(async () => {
   ({ dir, cleanup } = t);
   fx = await makeFixture(dir);
   roots = { roots: [fx.root] };
-  response = clean({ auto: true, dataset_uuid: fx.diagnosis.dataset_uuid, tasks: fx.diagnosis.tasks } satisfies CleaningRequest);
+  response = clean({ auto: true, dataset_uuid: fx.diagnosis.dataset_uuid, tasks: fx.diagnosis.tasks } satisfies CleaningRequest, SEED_RULES);
 });
 afterAll(() => cleanup());
 
@@ -78,7 +78,7 @@ describe('applyCleaning', () => {
     delete tasks[0].datasets.outliers.class_files.cat[fx.path['cat/3']];
     const req: CleaningRequest = { auto: false, dataset_uuid: 'd', tasks };
     const out = join(dir, 'reviewed');
-    const res = await applyCleaning(clean(req), requestSource(req), out, roots);
+    const res = await applyCleaning(clean(req, SEED_RULES), requestSource(req), out, roots);
     const copied = await hashTree(out);
     const suffixed = `cat/3-${fx.file['bird/3'].uuid.slice(0, 8)}.png`;
     expect(copied[suffixed]).toBe((await hashTree(fx.root))['bird/3.png']);
@@ -89,7 +89,7 @@ describe('applyCleaning', () => {
   it('applies a result keyed by uuid with a path field with the request as source', async () => {
     const req: CleaningRequest = { auto: true, dataset_uuid: 'd', tasks: uuidKeyed(fx.diagnosis).tasks };
     const out = join(dir, 'uuid-keyed');
-    const res = await applyCleaning(clean(req), requestSource(req), out, roots);
+    const res = await applyCleaning(clean(req, SEED_RULES), requestSource(req), out, roots);
     expect(Object.keys(await hashTree(out)).sort()).toEqual(['bird/1.png', 'cat/1.png', 'dog/2.png', MANIFEST_FILE].sort());
     expect(res.manifest.counts).toEqual({ source: 9, kept: 2, corrected: 1, removed: 6, not_in_source: 0, refused: 0 });
   });

@@ -4,7 +4,7 @@ import { BadRequestError } from '../../src/errors.js';
 import { imageStats, meanStd, mergeSums } from '../../src/images/index.js';
 import type { CleaningRequest, CleaningResponse, Dataset, DatasetFile } from '../../src/images/types.js';
 import { expectClose, tempDir } from '../images/helpers.js';
-import { CLASSES, makeFixture, uuidKeyed, type Fixture } from './fixture.js';
+import { CLASSES, makeFixture, SEED_RULES, uuidKeyed, type Fixture } from './fixture.js';
 
 let fx: Fixture;
 let cleanup: () => Promise<void>;
@@ -45,10 +45,43 @@ async function expectPooled(ds: Dataset): Promise<void> {
   expectClose(ds.std_dev, want.std_dev, 10);
 }
 
-describe('clean, auto: true', () => {
+describe('clean, auto: true, by default', () => {
+  /** The request with the confidence vectors of some mislabeled outliers replaced. */
+  function withVectors(vectors: Record<string, number[][]>): CleaningRequest {
+    const req = request(true);
+    for (const [name, v] of Object.entries(vectors)) req.tasks[0].datasets.outliers.class_files[name.split('/')[0]][fx.path[name]].confidence_vectors = v;
+    return req;
+  }
+
+  it('leaves mislabeled outliers whose own class is not very unlikely for review, and removes the other tasks\' outliers', () => {
+    const plan = planCleaning(request(true));
+    const name = (key: string) => key.split('/').slice(-2).join('/').replace('.png', '');
+    expect(Object.fromEntries(plan.deferred.map((d) => [name(d.key), d.reasons]))).toEqual({
+      'cat/2': ['mislabeled_images: given class cat has confidence 0.100 > 0.010, left for review'],
+      'cat/3': ['mislabeled_images: given class cat has confidence 0.350 > 0.010, left for review'],
+      'dog/2': ['mislabeled_images: given class dog has confidence 0.400 > 0.010, left for review'],
+      'bird/3': ['mislabeled_images: no confidence_vectors, left for review'],
+    });
+    const res = clean(request(true));
+    expect(layout(res.corrected)).toEqual({ cat: [], dog: [], bird: [] });
+    // dog/3: its mislabel verdict is not confident, but it is too bright
+    expect(layout(res.removed)).toEqual({ cat: [], dog: ['dog/1', 'dog/3'], bird: ['bird/2'] });
+  });
+
+  it('acts on a verdict whose given class has at most 1 %: relabels a confident suggestion, removes an unsure one', () => {
+    const res = clean(withVectors({ 'cat/2': [[0.005, 0.99, 0.005]], 'cat/3': [[0.01, 0.5, 0.49]] }));
+    expect(layout(res.corrected)).toEqual({ cat: [], dog: ['cat/2'], bird: [] });
+    expect(layout(res.removed)).toEqual({ cat: ['cat/3'], dog: ['dog/1', 'dog/3'], bird: ['bird/2'] });
+    // a looser bar takes in more verdicts; one outside [0, 1] is refused
+    expect(layout(clean(request(true), { maxGivenConfidence: 0.36 }).removed).cat).toEqual(['cat/3']);
+    expect(() => clean(request(true), { maxGivenConfidence: -0.1 })).toThrow(/maxGivenConfidence/);
+  });
+});
+
+describe('clean, auto: true, seed 000\'s rules (every outlier acted on)', () => {
   let res: CleaningResponse;
   beforeAll(() => {
-    res = clean(request(true));
+    res = clean(request(true), SEED_RULES);
   });
 
   it('relabels only the confident suggestion and removes what cannot be trusted', () => {
@@ -88,7 +121,7 @@ describe('clean, auto: true', () => {
   });
 
   it('explains each decision', () => {
-    const plan = planCleaning(request(true));
+    const plan = planCleaning(request(true), SEED_RULES);
     const why = Object.fromEntries(plan.decisions.map((d) => [d.key.split('/').slice(-2).join('/'), d]));
     expect(why['cat/2.png'].confidence).toBeCloseTo(0.8, 12);
     expect(why['cat/3.png'].reasons).toEqual(['mislabeled_images: suggested bird with confidence 0.400 < 0.700']);
@@ -100,15 +133,15 @@ describe('clean, auto: true', () => {
   });
 
   it('applies a lower confidence bar when asked, and rejects one outside [0, 1]', () => {
-    const res2 = clean(request(true), { minConfidence: 0.35 });
+    const res2 = clean(request(true), { ...SEED_RULES, minConfidence: 0.35 });
     expect(layout(res2.corrected)).toEqual({ cat: [], dog: ['cat/2'], bird: ['cat/3'] });
-    expect(() => clean(request(true), { minConfidence: 1.5 })).toThrow(/minConfidence/);
+    expect(() => clean(request(true), { ...SEED_RULES, minConfidence: 1.5 })).toThrow(/minConfidence/);
   });
 
   it('does not modify the request', () => {
     const req = request(true);
     const before = structuredClone(req);
-    clean(req);
+    clean(req, SEED_RULES);
     expect(req).toEqual(before);
   });
 
@@ -118,7 +151,7 @@ describe('clean, auto: true', () => {
     const moved = out.class_files.cat[fx.path['cat/2']];
     delete out.class_files.cat[fx.path['cat/2']];
     out.class_files.dog[fx.path['cat/2']] = moved;
-    expect(clean(req)).toEqual(res);
+    expect(clean(req, SEED_RULES)).toEqual(res);
   });
 });
 
@@ -127,7 +160,7 @@ describe('results keyed by uuid with a path field, filed under current_class', (
     const req: CleaningRequest = { auto: true, dataset_uuid: 'd', tasks: uuidKeyed(fx.diagnosis).tasks };
     const byUuid = new Map(Object.entries(fx.file).map(([n, f]) => [f.uuid, n]));
     const names = (ds: Dataset) => Object.fromEntries(Object.entries(ds.class_files).map(([c, fs]) => [c, Object.keys(fs).map((u) => byUuid.get(u)).sort()]));
-    const res = clean(req);
+    const res = clean(req, SEED_RULES);
     expect(names(res.corrected)).toEqual({ cat: [], dog: ['cat/2'], bird: [] });
     expect(names(res.removed)).toEqual({ cat: ['cat/3'], dog: ['dog/1', 'dog/2', 'dog/3'], bird: ['bird/2', 'bird/3'] });
     expect(res.corrected.class_files.dog[fx.file['cat/2'].uuid]).toMatchObject({ path: fx.path['cat/2'], current_class: 'dog', original_class: 'cat' });
@@ -145,7 +178,7 @@ describe('clean, auto: false (reviewed)', () => {
     delete mis.outliers.class_files.cat[fx.path['cat/3']];
     mis.inliers.class_files.cat[fx.path['cat/3']] = { ...cat3, current_class: 'cat' };
     mis.outliers.class_files.dog[fx.path['dog/2']].current_class = 'bird';
-    const res = clean(req);
+    const res = clean(req, SEED_RULES);
     // no confidence bar: bird/3 is relabelled although it has no confidence vectors
     expect(layout(res.corrected)).toEqual({ cat: ['bird/3'], dog: ['cat/2'], bird: ['dog/2'] });
     expect(layout(res.removed)).toEqual({ cat: [], dog: ['dog/1', 'dog/3'], bird: ['bird/2'] });
@@ -203,7 +236,7 @@ describe('request validation', () => {
     mutate(req);
     let err: unknown;
     try {
-      clean(req);
+      clean(req, SEED_RULES);
     } catch (e) {
       err = e;
     }

@@ -4,7 +4,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { clean } from '../../analyses/image-cleaning/index.js';
 import { getImageMetadata } from '../../src/images/index.js';
-import { makeFixture, uuidKeyed, type Fixture } from '../cleaning/fixture.js';
+import { makeFixture, SEED_RULES, uuidKeyed, type Fixture } from '../cleaning/fixture.js';
 import { tempDir } from '../images/helpers.js';
 import { runCli } from './run-cli.js';
 
@@ -59,17 +59,19 @@ describe('flame clean', () => {
     const before = await hashes(fx.root);
     const out = join(dir, 'clean.json');
     const copy = join(dir, 'cleaned');
-    const [noAuto, applied, toStdout] = await Promise.all([
+    const [noAuto, applied, toStdout, conservative] = await Promise.all([
       runCli(['clean', '--request', requestFile]),
-      runCli(['clean', '--request', requestFile, '--auto', '--out', out, '--apply', copy, '--root', fx.root]),
+      // seed 000's rules (act on every outlier): the fixture exercises each of them
+      runCli(['clean', '--request', requestFile, '--auto', '--max-given-confidence', '1', '--out', out, '--apply', copy, '--root', fx.root]),
       runCli(['clean', '--request', requestFile, '--reviewed']),
+      runCli(['clean', '--request', requestFile, '--auto']),
     ]);
     expect(noAuto.code).toBe(2);
     expect(noAuto.stderr).toContain('"auto" is missing; set it in the JSON or pass --auto or --reviewed');
 
     expect(applied.code).toBe(0);
     const request = { ...(JSON.parse(await readFile(requestFile, 'utf8')) as object), auto: true };
-    expect(JSON.parse(await readFile(out, 'utf8'))).toEqual(clean(request));
+    expect(JSON.parse(await readFile(out, 'utf8'))).toEqual(clean(request, SEED_RULES));
     expect(applied.stdout).toMatch(/^corrected\s+1$/m);
     expect(applied.stdout).toMatch(/^removed\s+6$/m);
     expect(applied.stdout).toMatch(/^kept\s+2$/m);
@@ -81,6 +83,14 @@ describe('flame clean', () => {
     expect(toStdout.code).toBe(0);
     expect(JSON.parse(toStdout.stdout)).toEqual(clean({ ...request, auto: false }));
     expect(toStdout.stderr).toMatch(/^corrected\s+3$/m);
+
+    // the default --auto: no mislabeled outlier of the fixture has its own class below 1 %, so they
+    // are left for review; the lighting and blurry outliers are removed
+    expect(conservative.code).toBe(0);
+    expect(JSON.parse(conservative.stdout)).toEqual(clean(request));
+    expect(conservative.stderr).toMatch(/^corrected\s+0$/m);
+    expect(conservative.stderr).toMatch(/^removed\s+3$/m);
+    expect(conservative.stderr).toMatch(/^left_for_review\s+4$/m);
   });
 
   it('refuses --apply into the source folder and a malformed request, naming the field', async () => {

@@ -47,7 +47,7 @@ describe('flame clean --auto --apply with a crafted result', () => {
   beforeAll(async () => {
     out = join(outs, 'cleaned');
     // run where a relative `../` path leads out of the dataset
-    run = await runCli(['clean', '--request', requestFile, '--auto', '--out', join(outs, 'response.json'), '--root', ofx.root, '--apply', out], {}, ofx.root);
+    run = await runCli(['clean', '--request', requestFile, '--auto', '--max-given-confidence', '1', '--out', join(outs, 'response.json'), '--root', ofx.root, '--apply', out], {}, ofx.root);
     tree = await readTree(out).catch(() => new Map());
   }, 60_000);
 
@@ -86,7 +86,7 @@ describe('flame clean --auto --apply with a crafted result', () => {
 describe('flame clean --apply needs the dataset roots from the operator', () => {
   it('without --source or --root: a one-line usage error naming the flags, nothing written', async () => {
     const out = join(outs, 'no-root');
-    const r = await runCli(['clean', '--request', requestFile, '--auto', '--out', join(outs, 'r2.json'), '--apply', out], {}, ofx.root);
+    const r = await runCli(['clean', '--request', requestFile, '--auto', '--max-given-confidence', '1', '--out', join(outs, 'r2.json'), '--apply', out], {}, ofx.root);
     expect(r.code).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/--apply needs .*--root DIR.*--source DIR/);

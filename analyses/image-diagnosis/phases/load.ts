@@ -11,7 +11,8 @@ import { DisclosureControl } from '../../../src/index.js';
 import type { OpeningPhase } from '../../../src/index.js';
 import { discloseLoadCounts } from '../disclosure.js';
 import { countImage, cutoffsFrom, emptyHistograms, mergeHistograms, signalValues, type SignalHistograms } from '../distribution.js';
-import { DEFAULT_DUPLICATE_DISTANCE, findDuplicates, type HashedImage } from '../duplicates.js';
+import { DEFAULT_DUPLICATE_DISTANCE, DEFAULT_MIN_CORRELATION, findDuplicates, type HashedImage } from '../duplicates.js';
+import { SIGNATURE_LENGTH } from '../perceptual.js';
 import type { DiagnosisAggregate, DiagnosisSetup } from '../global.js';
 import { loadLocalData } from '../load.js';
 import type { DiagnosisContext, NodeState } from './context.js';
@@ -20,7 +21,8 @@ import type { DiagnosisContext, NodeState } from './context.js';
  * What a node sends in the load round.
  *
  * @property load.__type.hashes.__type.uuid The images' uuids.
- * @property load.__type.hashes.__type.dhash Their dHashes, 16 hex digits each.
+ * @property load.__type.hashes.__type.phash Their pHashes, 16 hex digits each.
+ * @property load.__type.hashes.__type.signature Their low-frequency DCT signatures, 126 hex digits each.
  * @property load.__type.hashes.__type.digest Their content digests, 16 hex digits each.
  */
 export type LoadPartial = {
@@ -38,8 +40,8 @@ export type LoadPartial = {
     shapes: Record<string, number>;
     /** Whether any of its images has colour. */
     colour: boolean;
-    /** Per image, for the duplicates task only: `uuid`, `dhash` and `digest`, in the same order. */
-    hashes?: { uuid: string[]; dhash: string[]; digest: string[] };
+    /** Per image, for the duplicates task only: `uuid`, `phash`, `signature` and `digest`, in the same order. */
+    hashes?: { uuid: string[]; phash: string[]; signature: string[]; digest: string[] };
   };
 };
 
@@ -79,9 +81,40 @@ export function loadSummary(s: NodeState, withHashes: boolean): LoadPartial {
       histograms: shared.histograms,
       shapes: shared.shapes,
       colour: shared.colour,
-      ...(withHashes ? { hashes: { uuid: data.images.map((i) => i.uuid), dhash: data.images.map((i) => i.signals.dhash), digest: data.images.map((i) => i.signals.digest) } } : {}),
+      ...(withHashes
+        ? {
+            hashes: {
+              uuid: data.images.map((i) => i.uuid),
+              phash: data.images.map((i) => i.signals.phash),
+              signature: data.images.map((i) => i.signals.signature),
+              digest: data.images.map((i) => i.signals.digest),
+            },
+          }
+        : {}),
     },
   };
+}
+
+const HEX = (digits: number) => new RegExp(`^[0-9a-f]{${digits}}$`);
+const FIELDS: ReadonlyArray<[keyof NonNullable<LoadPartial['load']['hashes']>, RegExp | undefined]> = [
+  ['uuid', undefined],
+  ['phash', HEX(16)],
+  ['signature', HEX(2 * SIGNATURE_LENGTH)],
+  ['digest', HEX(16)],
+];
+
+/** A peer's per-image hashes, checked (one entry per image it counted, well-formed hex) before any is compared. */
+function nodeHashes(nodeId: string, h: unknown, count: number): HashedImage[] {
+  if (!h || typeof h !== 'object') throw new BadRequestError(`duplicates: node "${nodeId}" sent no image hashes`);
+  const fields = h as Record<string, unknown>;
+  for (const [name, pattern] of FIELDS) {
+    const list = fields[name];
+    if (!Array.isArray(list) || list.length !== count) throw new BadRequestError(`duplicates: node "${nodeId}" sent hashes.${name} that is not a list of its ${count} images`);
+    const bad = list.findIndex((v) => typeof v !== 'string' || (pattern ? !pattern.test(v) : v.length === 0 || v.length > 200));
+    if (bad >= 0) throw new BadRequestError(`duplicates: node "${nodeId}" sent a malformed hashes.${name}[${bad}]`);
+  }
+  const { uuid, phash, signature, digest } = fields as Record<string, string[]>;
+  return uuid.map((id, i) => ({ node: nodeId, uuid: id, phash: phash[i], signature: signature[i], digest: digest[i] }));
 }
 
 /** Aggregator side: the setup, from every node's load summary. `maxClasses` caps the union of their classes. */
@@ -108,13 +141,10 @@ export function setupFrom(partials: ReadonlyArray<{ nodeId: string; value: LoadP
   const [height, width] = common.split('x').map(Number);
   const duplicates: DiagnosisSetup['duplicates'] = {};
   if (tasks.includes('duplicates')) {
-    const hashed: HashedImage[] = partials.flatMap((r) => {
-      const h = r.value.load.hashes;
-      if (!h) throw new BadRequestError(`duplicates: node "${r.nodeId}" sent no image hashes`);
-      return h.uuid.map((uuid, i) => ({ node: r.nodeId, uuid, dhash: h.dhash[i], digest: h.digest[i] }));
-    });
+    const hashed: HashedImage[] = partials.flatMap((r) => nodeHashes(r.nodeId, r.value.load.hashes, r.value.load.count));
     for (const r of partials) duplicates[r.nodeId] = {};
-    for (const [i, mark] of findDuplicates(hashed, options.duplicateDistance ?? DEFAULT_DUPLICATE_DISTANCE)) duplicates[hashed[i].node][hashed[i].uuid] = mark;
+    const marks = findDuplicates(hashed, options.duplicateDistance ?? DEFAULT_DUPLICATE_DISTANCE, options.duplicateCorrelation ?? DEFAULT_MIN_CORRELATION);
+    for (const [i, mark] of marks) duplicates[hashed[i].node][hashed[i].uuid] = mark;
   }
   return {
     tasks,

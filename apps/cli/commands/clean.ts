@@ -9,7 +9,7 @@
 import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { applyCleaning, DEFAULT_MIN_CONFIDENCE, planCleaning, requestSource, responseOf } from '../../../analyses/image-cleaning/index.js';
+import { applyCleaning, DEFAULT_MAX_GIVEN_CONFIDENCE, DEFAULT_MIN_CONFIDENCE, planCleaning, requestSource, responseOf } from '../../../analyses/image-cleaning/index.js';
 import { BadRequestError } from '../../../src/errors.js';
 import { numberOption } from '../../../src/validation.js';
 import { datasetFromFolder } from '../../../src/images/index.js';
@@ -24,6 +24,7 @@ interface CleanOptions extends LimitOptions {
   source?: string;
   root?: string[];
   minConfidence?: string;
+  maxGivenConfidence?: string;
   auto?: boolean;
   reviewed?: boolean;
 }
@@ -48,13 +49,16 @@ export function registerClean(program: Command): void {
     .option('--source <dir>', 'with --apply: the dataset folder (class sub-folders) to copy from; default the files the request names (then --root is needed)')
     .option('--root <dir>', 'with --apply: a folder the files the request names may be read from (repeatable); files elsewhere are refused', collect)
     .option('--min-confidence <p>', `auto: relabel only when the suggested class has at least this probability (default ${DEFAULT_MIN_CONFIDENCE})`)
+    .option('--max-given-confidence <p>', `auto: act on a mislabeled outlier only when its own class has at most this probability; 1 acts on every outlier (default ${DEFAULT_MAX_GIVEN_CONFIDENCE})`)
     .option('--auto', 'clean automatically (sets the request\'s "auto" to true)')
     .option('--reviewed', 'apply the reviewed outliers as given (sets "auto" to false)')
     .addHelpText(
       'after',
       `
-auto: confident mislabels are relabelled; other mislabels, lighting outliers and outliers of any
-other task (blurry, odd_size, duplicates, ...) are removed. reviewed: every outlier left in the
+auto: a mislabeled outlier is acted on only when its own class is very unlikely (at most
+--max-given-confidence); then it is relabelled when its suggested class is confident, else removed;
+the other mislabeled outliers are left for review. Lighting outliers and outliers of any other task
+(blurry, odd_size, duplicates: only the later copy of a verified pair) are removed. reviewed: every outlier left in the
 request is acted on: mislabeled ones whose current_class differs from original_class are
 relabelled, all others removed. Details: analyses/image-cleaning/README.md.`,
     );
@@ -75,7 +79,8 @@ relabelled, all others removed. Details: analyses/image-cleaning/README.md.`,
     }
     const limits = commandLimits(opts);
     const { maxClasses, maxImagePixels } = limits;
-    const plan = planCleaning(request, { minConfidence: confidence(opts.minConfidence), maxClasses });
+    const maxGivenConfidence = opts.maxGivenConfidence === undefined ? DEFAULT_MAX_GIVEN_CONFIDENCE : numberOption('--max-given-confidence', 0, 1)(opts.maxGivenConfidence);
+    const plan = planCleaning(request, { minConfidence: confidence(opts.minConfidence), maxGivenConfidence, maxClasses });
     const response = responseOf(plan);
     const json = Boolean(program.opts().json);
     if (opts.out) await writeFile(opts.out, JSON.stringify(response, null, 2) + '\n');
@@ -85,6 +90,7 @@ relabelled, all others removed. Details: analyses/image-cleaning/README.md.`,
       dataset_uuid: response.dataset_uuid,
       corrected: plan.decisions.filter((d) => d.action === 'corrected').length,
       removed: plan.decisions.filter((d) => d.action === 'removed').length,
+      left_for_review: plan.deferred.length,
     };
     if (opts.out) summary.out = opts.out;
     if (opts.apply) {
