@@ -1,8 +1,9 @@
 /**
  * Builds the `flame-node` profile's adapters from its config: one token and one pod server shared by
  * all of them, the broker adapter (which tells who this node is and who takes part), the stores on
- * the storage service, the Kong data sources and the log stream to the orchestrator. The SDK mounts
- * the orchestrator's routes on the same server when it starts.
+ * the storage service, the Kong data sources and the log stream to the orchestrator. The
+ * orchestrator's routes answer for a starting pod from the moment the server listens; the SDK mounts
+ * the run's own on the same server when it starts.
  */
 import { BadRequestError } from '../errors.js';
 import type { FlameNodeBrokerConfig } from '../config.js';
