@@ -1,8 +1,9 @@
 /**
  * Builds the `flame-node` profile's adapters from its config: one token and one pod server shared by
  * all of them, the broker adapter (which tells who this node is and who takes part), the stores on
- * the storage service, the Kong data sources and the log stream to the orchestrator. The SDK mounts
- * the orchestrator's routes on the same server when it starts.
+ * the storage service, the Kong data sources and the log stream to the orchestrator. The
+ * orchestrator's routes answer for a starting pod from the moment the server listens; the SDK mounts
+ * the run's own on the same server when it starts.
  */
 import { BadRequestError } from '../errors.js';
 import type { FlameNodeBrokerConfig } from '../config.js';
@@ -10,6 +11,7 @@ import type { DataClient, DataSourceInfo } from '../data/port.js';
 import type { ObjectInfo, ObjectStore, PutOptions } from '../results/port.js';
 import { Readable, PassThrough } from 'node:stream';
 import { AnalysisServer } from './analysis-server.js';
+import { mountLifecycle } from './lifecycle.js';
 import { FlameNodeBrokerAdapter, type FlameNodeSelf } from './broker.js';
 import type { SharedObject } from './envelope.js';
 import { readBounded } from './http.js';
@@ -115,6 +117,10 @@ class TransfersStore implements ObjectStore {
 export async function connectFlameNode(cfg: FlameNodeBrokerConfig, analysisId: string, projectId: string): Promise<FlameNodeParts> {
   const token = new TokenHolder(cfg.keycloakToken);
   const server = new AnalysisServer({ port: cfg.port });
+  // The server listens as soon as the broker subscribes, long before the SDK mounts the run's own
+  // lifecycle: until then the orchestrator must see a starting pod (a 404 counts as failed) and be
+  // able to refresh the token.
+  mountLifecycle({ server, token, status: () => 'starting' });
   const broker = new FlameNodeBrokerAdapter({
     brokerUrl: `${cfg.nginxUrl}/message-broker`,
     analysisId,

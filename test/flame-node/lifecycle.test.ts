@@ -5,11 +5,13 @@
  */
 import { RunState } from '../../src/health.js';
 import { createLogger } from '../../src/logger.js';
+import { connectFlameNode } from '../../src/flame-node/assembly.js';
 import { mountLifecycle, orchestratorStatus } from '../../src/flame-node/lifecycle.js';
 import { OrchestratorLogStream } from '../../src/flame-node/orchestrator-logs.js';
 import { startFlameNodeDouble, type FlameNodeDouble } from '../helpers/flame-node-double.js';
 import { collector, wireMessage } from '../broker/conformance.js';
 import { openFlameNodeBroker, type OpenedNode } from './broker-setup.js';
+import { freePort } from './node-processes.js';
 
 let double: FlameNodeDouble;
 const opened: OpenedNode[] = [];
@@ -52,6 +54,30 @@ describe('FLAME node lifecycle: what the pod orchestrator sees', () => {
     expect((await res.json()) as unknown).toMatchObject({ status: 'failed' });
     expect(orchestratorStatus('stuck')).toBe('stuck');
     expect(orchestratorStatus('executed')).toBe('executed');
+  });
+
+  it('serves /healthz (a starting pod, as executing) and /token_refresh from the moment the pod listens, before the run mounts its own', async () => {
+    const port = await freePort();
+    // The broker is slow to take the subscription: the pod listens, but the connection is not done.
+    double.inject({ node: 'n1', method: 'POST', path: /\/messages\/subscriptions$/, delayMs: 1500, times: 1 });
+    const connecting = connectFlameNode({ type: 'flame-node', nginxUrl: double.nginxUrl('n1'), analysisUrl: `http://127.0.0.1:${port}`, port, keycloakToken: double.token('n1') }, 'an-life', 'proj');
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      const deadline = Date.now() + 10_000;
+      let tick: Awaited<ReturnType<FlameNodeDouble['orchestratorTick']>> | undefined;
+      while (!tick && Date.now() < deadline) tick = await double.orchestratorTick('n1', url).catch(() => new Promise<undefined>((r) => setTimeout(() => r(undefined), 20)));
+      expect(double.subscriptions('n1')).toEqual([]);
+      expect({ http: tick?.httpStatus, raw: tick?.raw }).toEqual({ http: 200, raw: { status: 'executing', token_remaining_time: expect.any(Number) } });
+      // 15 s left, under the orchestrator's threshold: it refreshed, and the pod took the fresh token.
+      expect(tick?.refreshedTo).toBeDefined();
+      const parts = await connecting;
+      expect(parts.token.get()).toBe(tick?.refreshedTo);
+      expect(double.subscriptions('n1').length).toBe(1);
+    } finally {
+      const parts = await connecting.catch(() => undefined);
+      await parts?.broker.close();
+      await parts?.server.close();
+    }
   });
 
   it('takes a refreshed token mid-run: later requests carry it, and no message is lost across the swap', async () => {

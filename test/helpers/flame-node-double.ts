@@ -98,6 +98,8 @@ export interface DoubleOptions {
   nodes: DoubleNode[];
   /** Lifetime of the first token of each node, in seconds (default 3600). */
   tokenLifetimeS?: number;
+  /** Lifetime of the tokens {@link FlameNodeDouble.orchestratorTick} refreshes to, in seconds (default 3600; short ones make it refresh again and again). */
+  refreshedTokenLifetimeS?: number;
   /** Each node's data sources behind its Kong. */
   data?: Record<string, DoubleDataSource[]>;
   /** Kong's apikey (`DATA_SOURCE_TOKEN`), default `ds-token`. */
@@ -205,20 +207,21 @@ export class FlameNodeDouble {
    * One round of the orchestrator's status loop for `nodeId`'s pod at `analysisUrl` (its
    * `/analysis/` as nginx forwards it): `GET /healthz`; when `token_remaining_time` is below
    * `refreshBelowS` (the real one: twice its loop interval + 1), a fresh token is issued and posted to
-   * `/token_refresh`. Returns the status as the orchestrator maps it (anything unknown is `failed`).
+   * `/token_refresh`. Returns the status as the orchestrator maps it (anything unknown or not 200 is
+   * `failed`), the HTTP status and the answer (a failed one's body as `raw.body`).
    */
-  async orchestratorTick(nodeId: string, analysisUrl: string, refreshBelowS = 21): Promise<{ status: string; refreshedTo?: string; raw: Record<string, unknown> }> {
+  async orchestratorTick(nodeId: string, analysisUrl: string, refreshBelowS = 21): Promise<{ status: string; refreshedTo?: string; raw: Record<string, unknown>; httpStatus: number }> {
     const res = await fetch(`${analysisUrl}/healthz`);
-    if (!res.ok) return { status: 'failed', raw: {} };
+    if (!res.ok) return { status: 'failed', raw: { body: await res.text() }, httpStatus: res.status };
     const raw = (await res.json()) as Record<string, unknown>;
     const status = ['executed', 'executing', 'stuck'].includes(raw.status as string) ? (raw.status as string) : 'failed';
     let refreshedTo: string | undefined;
     if (typeof raw.token_remaining_time === 'number' && raw.token_remaining_time < refreshBelowS) {
-      refreshedTo = this.issueToken(nodeId);
+      refreshedTo = this.issueToken(nodeId, this.options.refreshedTokenLifetimeS);
       const r = await fetch(`${analysisUrl}/token_refresh`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: refreshedTo }) });
       if (!r.ok) throw new Error(`token_refresh answered ${r.status}`);
     }
-    return { status, refreshedTo, raw };
+    return { status, refreshedTo, raw, httpStatus: res.status };
   }
 
   /** Posts the partners' statuses to a pod's `/partner_status`, as the orchestrator does; returns its answer. */
