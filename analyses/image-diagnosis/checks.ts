@@ -29,16 +29,17 @@ export function needsCheckHistograms(tasks: readonly string[]): boolean {
   return tasks.includes('grayscale') || tasks.includes('low_information');
 }
 
-/** The signals the checks' cut-offs come from, each with its bins (a {@link BinSpec}). */
-export const CHECK_BINS = {
-  /** Largest mean |channel difference|, 0–1: 1/256 per bin, so `grayTolerance` is a bin edge. */
-  chroma: { min: 0, max: 1, bins: 256 },
-  /** Grey-level entropy in bits, 1/32 bit per bin. */
-  entropy: { min: 0, max: 8, bins: 256 },
-} as const satisfies Record<string, BinSpec>;
+/** A signal the checks' cut-offs come from: `chroma` (largest mean |channel difference|) or `entropy` (grey-level, bits). */
+export type CheckSignal = 'chroma' | 'entropy';
 
-/** The name of a check signal (a key of {@link CHECK_BINS}). */
-export type CheckSignal = keyof typeof CHECK_BINS;
+/**
+ * The check signals' bins: chroma 0–1 at 1/256 per bin (so `grayTolerance` is a bin edge), entropy
+ * 0–8 bits at 1/32 bit per bin.
+ */
+export const CHECK_BINS: Readonly<Record<CheckSignal, BinSpec>> = {
+  chroma: { min: 0, max: 1, bins: 256 },
+  entropy: { min: 0, max: 8, bins: 256 },
+};
 
 /** Histograms of the check signals, one count array per signal. */
 export type CheckHistograms = Record<CheckSignal, number[]>;

@@ -48,21 +48,19 @@ const VARIANCE_FLOOR = 1e-3;
  * @property classSums.__type.sumSquares Σ x² per class and feature, `classes × dim`.
  */
 export type OutliersPartial = {
+  /** Step 0: the node's per-class feature sums. */
   classSums?: { counts: number[]; sum: Tensor; sumSquares: Tensor };
   /** Counts of the node's log10 scores in {@link OUTLIER_BINS}, under the disclosure policy. */
   scoreHistogram?: number[];
 };
 
-/**
- * The pooled model the nodes score against (in the global from step 1 on).
- *
- * @property outlierModel.__type.means Class means, `classes × dim` (rows of classes without images are unused).
- * @property outlierModel.__type.present 1 for a class with images, 0 otherwise.
- * @property outlierModel.__type.invVar 1 / pooled within-class variance per feature.
- */
+/** The pooled model the nodes score against (in the global from step 1 on). */
 export interface OutlierModel {
+  /** Class means, `classes × dim` (rows of classes without images are unused). */
   means: Tensor;
+  /** 1 for a class with images, 0 otherwise. */
   present: number[];
+  /** 1 / pooled within-class variance per feature. */
   invVar: Tensor;
 }
 
