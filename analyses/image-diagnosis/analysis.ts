@@ -8,6 +8,8 @@
  *                 other; the first rounds also carry the federated PCA power iterations
  *   cl-thresholds / cl-joint / cl-cutoffs   confident learning on out-of-sample probabilities:
  *                 per-class threshold sums, confident-joint counts, prune-score candidates
+ *   outliers      (the outliers task only) per-class feature sums, then a histogram of the
+ *                 out-of-distribution scores (phases/outliers.ts)
  *   decide        nodes judge their own images against the global statistics and send their files
  *   done          the aggregator's merged seed-000 response (and, with `modelResult`, the trained
  *                 classifier stored on the hub as the final result `classifier.onnx`: model.ts)
@@ -22,7 +24,7 @@
 import { BadRequestError, phased, type FlameValue, type StarAnalysis } from '../../src/index.js';
 import type { DiagnosisAggregate } from './global.js';
 import type { DiagnosisOptions } from './options.js';
-import { DIAGNOSIS_TASKS } from './request.js';
+import { DIAGNOSIS_TASKS, KNOWN_DIAGNOSIS_TASKS } from './request.js';
 import { finalFor, globalFor } from './views.js';
 import { diagnosisContext, type NodeState } from './phases/context.js';
 import { loadPhase, readImages, type LoadPartial } from './phases/load.js';
@@ -31,18 +33,19 @@ import { iteratePhase, type IteratePartial } from './phases/iterate.js';
 import { thresholdsPhase, type ThresholdsPartial } from './phases/cl-thresholds.js';
 import { jointPhase, type JointPartial } from './phases/cl-joint.js';
 import { cutoffsPhase, type CutoffsPartial } from './phases/cl-cutoffs.js';
+import { OUTLIER_STEPS, outliersPhase, type OutliersPartial } from './phases/outliers.js';
 import { decidePhase, type DecidePartial } from './phases/decide.js';
 
 export type { DiagnosisOptions, DiagnosisProgress } from './options.js';
 export type { DiagnosisAggregate, DiagnosisSetup } from './global.js';
 
 /** A node's reply in any round: one phase's partial (phases/*.ts), so only that phase's fields are set. */
-export type DiagnosisLocal = Partial<LoadPartial & FeaturesPartial & IteratePartial & ThresholdsPartial & JointPartial & CutoffsPartial & DecidePartial>;
+export type DiagnosisLocal = Partial<LoadPartial & FeaturesPartial & IteratePartial & ThresholdsPartial & JointPartial & CutoffsPartial & OutliersPartial & DecidePartial>;
 
 /** Builds the diagnosis analysis. The returned object keeps per-node state: use it for one run. */
 export function createDiagnosis(options: DiagnosisOptions = {}): StarAnalysis<DiagnosisLocal, DiagnosisAggregate> {
   const tasks = [...(options.tasks ?? DIAGNOSIS_TASKS)];
-  for (const t of tasks) if (!(DIAGNOSIS_TASKS as readonly string[]).includes(t)) throw new BadRequestError(`tasks: unknown task "${t}" (known: ${DIAGNOSIS_TASKS.join(', ')})`);
+  for (const t of tasks) if (!(KNOWN_DIAGNOSIS_TASKS as readonly string[]).includes(t)) throw new BadRequestError(`tasks: unknown task "${t}" (known: ${KNOWN_DIAGNOSIS_TASKS.join(', ')})`);
   const ctx = diagnosisContext(options, tasks);
   if (options.modelResult) {
     if (!ctx.need.cl) throw new BadRequestError('model export (modelResult, --export-model): a classifier is only trained for the mislabeled_images task, which is not requested');
@@ -54,7 +57,7 @@ export function createDiagnosis(options: DiagnosisOptions = {}): StarAnalysis<Di
     // A hospital lost while the images are read or their features extracted is left out (its images
     // are not in the result); from the training on, every node's data is in the folds: no loss then.
     open: loadPhase(ctx),
-    phases: [featuresPhase(ctx), iteratePhase(ctx), thresholdsPhase(ctx), jointPhase(ctx), cutoffsPhase(ctx), decidePhase(ctx)],
+    phases: [featuresPhase(ctx), iteratePhase(ctx), thresholdsPhase(ctx), jointPhase(ctx), cutoffsPhase(ctx), outliersPhase(ctx), decidePhase(ctx)],
     maxRounds: diagnosisRounds(options),
     globalFor,
     finalFor: (result, nodeId) => finalFor(result, nodeId, ctx.ownParts),
@@ -79,6 +82,6 @@ export const DIAGNOSIS_NOISE_FIELDS: readonly string[] = [
 
 /** Upper bound on the rounds a diagnosis with these options takes (for the runner's maxRounds). */
 export function diagnosisRounds(options: DiagnosisOptions = {}): number {
-  const { trainSteps, pcaSteps } = diagnosisContext(options);
-  return 1 + 1 + Math.max(trainSteps, pcaSteps) + 3 + 1 + 1;
+  const { trainSteps, pcaSteps, tasks } = diagnosisContext(options);
+  return 1 + 1 + Math.max(trainSteps, pcaSteps) + 3 + (tasks.includes('outliers') ? OUTLIER_STEPS : 0) + 1 + 1;
 }

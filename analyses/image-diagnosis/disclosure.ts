@@ -5,12 +5,13 @@
  * - a node with fewer images than its minimum count refuses to take part (load and features rounds);
  * - `histogram_bins`: the five signal histograms of the load round (luma percentiles, sharpness,
  *   area, aspect): bins merged into neighbours, totals kept, so the quality cut-offs move at most
- *   by the width of a merged group;
+ *   by the width of a merged group; so too, with the opt-in tasks, the chroma and entropy
+ *   histograms (checks.ts) and the outliers task's score histogram (phases/outliers.ts);
  * - `shape_counts`: thumbnail shape → images, merged into the node's most common shape;
  * - `colour_images`: whether the node has colour images is a count in disguise (sent as "none" below
  *   the minimum; those images are then converted to grey for the features);
- * - `class_counts`: per-class label counts of the threshold sums (with their sums) and of the
- *   confident joint; `confident_joint`: its cells, merged within rows (row sums kept);
+ * - `class_counts`: per-class label counts of the threshold sums (with their sums), of the
+ *   outliers task's class feature sums (with their sums) and of the confident joint; `confident_joint`: its cells, merged within rows (row sums kept);
  * - `prune_candidates`: score lists of classes the node holds fewer than the minimum of (the list
  *   length would tell the count);
  * - `model_updates`: a fold's model update trained on fewer images than the minimum is withheld.

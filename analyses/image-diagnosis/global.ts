@@ -6,7 +6,9 @@
 import type { Tensor } from '../../src/index.js';
 import type { ConfidentJoint } from '../../src/ml/index.js';
 import type { ImageShape } from '../../src/ml/index.js';
+import type { CheckCutoffs } from './checks.js';
 import type { QualityCutoffs } from './distribution.js';
+import type { OutlierModel } from './phases/outliers.js';
 import type { DiagnosisResult } from './output.js';
 import type { DiagnosisTaskName } from './request.js';
 import type { NodeDuplicateMark } from './views.js';
@@ -29,6 +31,8 @@ export interface DiagnosisSetup {
   duplicates: Record<string, Record<string, NodeDuplicateMark>>;
   /** Images over every node. */
   count: number;
+  /** Cut-offs of the grayscale and low_information checks, only when one of them runs (checks.ts). */
+  checks?: CheckCutoffs;
 }
 
 /**
@@ -62,6 +66,10 @@ export interface DiagnosisAggregate {
   joint?: ConfidentJoint;
   /** Prune cutoffs (null = −∞). */
   cutoffs?: Record<string, number | null>;
+  /** The outliers task: the pooled class means and variances (after its first step). */
+  outlierModel?: OutlierModel;
+  /** The outliers task: the log10 score above which an image is flagged (after its second step). */
+  outlierCutoff?: number;
   /** The response, after the decide round. */
   result?: DiagnosisResult;
   [key: string]: unknown;

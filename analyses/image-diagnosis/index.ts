@@ -1,6 +1,7 @@
 /**
  * Federated image diagnosis (seed 000's `start_diagnosis_job`): mislabeled images by confident
- * learning, lighting conditions, blur, odd sizes and duplicates, over images that never leave
+ * learning, lighting conditions, blur, odd sizes and duplicates, and on request grayscale, low
+ * information, odd aspect ratios and out-of-distribution images, over images that never leave
  * their node. See analysis.ts for the rounds, output.ts for the response.
  *
  * - `createDiagnosis(options)`: the StarAnalysis, for `runStar` on real nodes;
@@ -26,12 +27,14 @@ import { parseDiagnosisRequest } from './request.js';
 
 export { createDiagnosis, diagnosisRounds, type DiagnosisOptions, type DiagnosisProgress, type DiagnosisAggregate, type DiagnosisLocal } from './analysis.js';
 export { assembleResponse, flaggedPaths, summaryRows, type DiagnosisResult, type DiagnosisTaskResult, type DiagnosedDataset, type DiagnosedFile, type SummaryRow } from './output.js';
-export { checkDataset, DIAGNOSIS_TASKS, diagnosisRequestFromFolder, parseDiagnosisRequest, type DiagnosisJobRequest, type DiagnosisRequestOptions, type DiagnosisTaskName } from './request.js';
+export { checkDataset, DIAGNOSIS_TASKS, KNOWN_DIAGNOSIS_TASKS, OPT_IN_DIAGNOSIS_TASKS, diagnosisRequestFromFolder, parseDiagnosisRequest, type DiagnosisJobRequest, type DiagnosisRequestOptions, type DiagnosisTaskName } from './request.js';
 export { loadLocalData, type LocalData, type LocalImage, type NodeDataSpec } from './load.js';
 export { findDuplicates, DEFAULT_DUPLICATE_DISTANCE, DEFAULT_MIN_CORRELATION, type DuplicateMark, type HashedImage } from './duplicates.js';
 export { lowFrequencyDct, pHashOf, signatureOf, parseSignature, signatureCorrelation, SIGNATURE_LENGTH } from './perceptual.js';
 export { QUALITY_RULES, cutoffsFrom, type QualityCutoffs } from './distribution.js';
 export { imageSignals, hammingDistance, type ImageSignals } from './signals.js';
+export { CHECK_BINS, CHECK_RULES, checkCutoffsFrom, type CheckCutoffs, type CheckHistograms, type CheckSignal } from './checks.js';
+export { OUTLIER_BINS, OUTLIER_RULES, outlierScores, type OutlierModel, type OutliersPartial } from './phases/outliers.js';
 export { diagnosisConvSpec, labelsFileText, labelsPathFor, MODEL_RESULT_NAME, trainedModel, type FoldHead, type TrainedModel } from './model.js';
 // What each round carries (parts of DiagnosisLocal and DiagnosisAggregate), so their docs are complete.
 export type { DiagnosisSetup } from './global.js';

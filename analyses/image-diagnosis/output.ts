@@ -9,7 +9,10 @@
  * - flagged files: `issue` (`mislabeled`, `too_dark`, `too_bright`, `blurry`, `odd_area`,
  *   `odd_aspect`, `exact_duplicate`, `near_duplicate`) and `score` (self-confidence, luma
  *   percentile, log10 sharpness, log2 distance, Hamming distance); duplicates also
- *   `duplicate_of` / `duplicate_of_node`.
+ *   `duplicate_of` / `duplicate_of_node`. The opt-in tasks: `grayscale` (score: channel
+ *   difference, 0–1), `low_information` (grey-level entropy, bits), `odd_aspect_ratio`
+ *   (min(w/h, h/w)), `out_of_distribution` (distance to the nearest class mean in within-class
+ *   standard deviations).
  * Files are grouped under their `current_class` (the suggested class for mislabeled images, the
  * given class otherwise). The response also has `skipped`: images a node could not read, and,
  * when the run stored its trained classifier (`modelResult`, model.ts), `model_result_id` (hub id of

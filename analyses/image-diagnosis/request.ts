@@ -11,11 +11,20 @@ import { parseRequestJson } from '../../src/index.js';
 import { DEFAULT_LIMITS, overLimit } from '../../src/index.js';
 import { booleanAt, describeValue, fail, integerAt, isObject, nonEmptyString, numberArrayAt, objectAt, type Json } from '../../src/index.js';
 
-/** Every task the diagnosis runs, in output order. */
+/** The tasks the diagnosis runs by default (`auto: true` without `tasks`), in output order. */
 export const DIAGNOSIS_TASKS = ['mislabeled_images', 'lighting_conditions', 'blurry', 'odd_size', 'duplicates'] as const;
 
-/** A task name: seed 000's two plus `blurry`, `odd_size` and `duplicates`. */
-export type DiagnosisTaskName = (typeof DIAGNOSIS_TASKS)[number];
+/**
+ * Tasks run only when a request lists them (CleanVision-style checks: checks.ts, and the
+ * out-of-distribution score: phases/outliers.ts), so `auto` runs and their output stay as they were.
+ */
+export const OPT_IN_DIAGNOSIS_TASKS = ['grayscale', 'low_information', 'odd_aspect_ratio', 'outliers'] as const;
+
+/** Every task a request may list: the default ones, then the opt-in ones. */
+export const KNOWN_DIAGNOSIS_TASKS = [...DIAGNOSIS_TASKS, ...OPT_IN_DIAGNOSIS_TASKS] as const;
+
+/** A task name: seed 000's two, `blurry`, `odd_size`, `duplicates` and the opt-in ones. */
+export type DiagnosisTaskName = (typeof KNOWN_DIAGNOSIS_TASKS)[number];
 
 /** A seed-000 diagnosis request, with the extended task names. */
 export interface DiagnosisJobRequest {
@@ -84,8 +93,8 @@ function checkTasks(v: unknown, auto: boolean): DiagnosisJobRequest['tasks'] {
   const seen = new Set<string>();
   return v.map((t: unknown, i) => {
     const w = `request.tasks[${i}]`;
-    const name = nonEmptyString(objectAt(t, w, 'an object {"name": ...}').name, `${w}.name`, `one of ${DIAGNOSIS_TASKS.join(', ')}`);
-    if (!(DIAGNOSIS_TASKS as readonly string[]).includes(name)) fail(`${w}.name`, `unknown task ${JSON.stringify(name)} (known: ${DIAGNOSIS_TASKS.join(', ')})`);
+    const name = nonEmptyString(objectAt(t, w, 'an object {"name": ...}').name, `${w}.name`, `one of ${KNOWN_DIAGNOSIS_TASKS.join(', ')}`);
+    if (!(KNOWN_DIAGNOSIS_TASKS as readonly string[]).includes(name)) fail(`${w}.name`, `unknown task ${JSON.stringify(name)} (known: ${KNOWN_DIAGNOSIS_TASKS.join(', ')})`);
     if (seen.has(name)) fail(`${w}.name`, `task ${JSON.stringify(name)} is listed twice`);
     seen.add(name);
     return { name: name as DiagnosisTaskName };
@@ -108,7 +117,7 @@ export interface DiagnosisRequestOptions {
 /**
  * Checks a diagnosis request (JSON text, as the seed passes it, or parsed), in this order: the JSON,
  * `auto` (true or false), `dataset_uuid`, `dataset`, `tasks` (an array of `{name}` with known names,
- * each once; may be left out or empty only with `auto: true`, meaning every task).
+ * each once; may be left out or empty only with `auto: true`, meaning every default task, {@link DIAGNOSIS_TASKS}).
  * @throws BadRequestError naming the first wrong field, or the cap
  */
 export function parseDiagnosisRequest(input: unknown, options: DiagnosisRequestOptions = {}): DiagnosisJobRequest {

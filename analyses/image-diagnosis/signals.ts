@@ -2,7 +2,8 @@
  * Per-image quality signals computed where the image lives, from its decoded pixels: brightness
  * (mean and 1st/99th percentile of luma), sharpness (variance of the Laplacian), a 64-bit DCT
  * hash and a low-frequency signature for near duplicates (perceptual.ts), an exact-content
- * digest, and a small thumbnail kept in
+ * digest, colour (channel difference) and grey-level entropy for the opt-in checks
+ * (checks.ts), and a small thumbnail kept in
  * node memory for the feature extractor. None of these leaves the node except as histogram
  * counts — the hashes only for the duplicates task (see duplicates.ts).
  */
@@ -37,6 +38,10 @@ export interface ImageSignals {
   thumbHeight: number;
   /** Thumbnail width in pixels. */
   thumbWidth: number;
+  /** Largest mean absolute difference between two colour channels, 0–1; 0 for grey images (grayscale task). */
+  chroma: number;
+  /** Shannon entropy in bits of the 256-bin luma histogram, 0–8 (low_information task). */
+  entropy: number;
 }
 
 /** Luma of every pixel on a 0–255 scale (fractional for 16-bit input). */
@@ -125,6 +130,30 @@ function histogramPercentile(hist: Uint32Array, count: number, p: number): numbe
   return hist.length - 1;
 }
 
+/** Shannon entropy (bits) of a histogram of `count` values. */
+function histogramEntropy(hist: Uint32Array, count: number): number {
+  let h = 0;
+  for (const c of hist) if (c > 0) h -= (c / count) * Math.log2(c / count);
+  return Math.max(0, h);
+}
+
+/** Largest mean |channel a − channel b| over the pairs of R, G, B, 0–1; 0 below 3 channels (alpha ignored). */
+function chromaOf(img: DecodedImage): number {
+  const { pixels, width, height, channels, maxValue } = img;
+  if (channels < 3) return 0;
+  const n = width * height;
+  let rg = 0;
+  let rb = 0;
+  let gb = 0;
+  for (let p = 0; p < n; p++) {
+    const o = p * channels;
+    rg += Math.abs(pixels[o] - pixels[o + 1]);
+    rb += Math.abs(pixels[o] - pixels[o + 2]);
+    gb += Math.abs(pixels[o + 1] - pixels[o + 2]);
+  }
+  return Math.max(rg, rb, gb) / n / maxValue;
+}
+
 /** The thumbnail size: the image's own if it fits, else scaled to {@link THUMBNAIL_MAX_SIDE} keeping the aspect ratio. */
 export function thumbnailSize(height: number, width: number): { height: number; width: number } {
   const scale = Math.min(1, THUMBNAIL_MAX_SIDE / Math.max(height, width));
@@ -172,5 +201,7 @@ export function imageSignals(img: DecodedImage): ImageSignals {
     thumbChannels,
     thumbHeight: thumb.height,
     thumbWidth: thumb.width,
+    chroma: chromaOf(img),
+    entropy: histogramEntropy(hist, n),
   };
 }

@@ -19,7 +19,7 @@ import { DIAGNOSIS_TASKS, type DiagnosisTaskName } from '../request.js';
 /** Which tasks need features, training, confident learning. */
 export function needs(tasks: readonly DiagnosisTaskName[], o: DiagnosisOptions): { features: boolean; train: boolean; cl: boolean } {
   const cl = tasks.includes('mislabeled_images');
-  const features = cl || o.projections !== false;
+  const features = cl || o.projections !== false || tasks.includes('outliers');
   return { features, train: cl && !o.classifier, cl };
 }
 
@@ -93,6 +93,8 @@ export interface NodeState {
   train?: NodeData & { fold: number };
   /** Out-of-sample (or the user classifier's) probabilities, once known. */
   probs?: Float32Array;
+  /** The outliers task's score of every image, once scored (phases/outliers.ts). */
+  outlierScores?: Float64Array;
 }
 
 /** `value`, which an earlier phase of the run settled; an error naming it when it is missing. */

@@ -13,6 +13,7 @@ import type { FlameSDK } from '../../../src/index.js';
 import { disclosureRecord, type NodeDisclosureReport } from '../../../src/index.js';
 import type { ExcludedNode, NodeResult } from '../../../src/index.js';
 import type { Phase } from '../../../src/index.js';
+import { aspectRatioVerdict, checkValues, grayscaleVerdict, lowInformationVerdict } from '../checks.js';
 import { blurVerdict, lightingVerdict, signalValues, sizeVerdict, type QualityVerdict } from '../distribution.js';
 import type { DiagnosisAggregate } from '../global.js';
 import { diagnosisConvSpec, MODEL_RESULT_NAME, trainedModel } from '../model.js';
@@ -22,6 +23,7 @@ import { ownResponse, withDuplicateOf } from '../views.js';
 import { thresholdsOf } from './cl-thresholds.js';
 import { cutoffsOf } from './cl-cutoffs.js';
 import { f32, f64, probabilitiesOf, settled, type DiagnosisContext, type NodeState } from './context.js';
+import { logScore, nodeOutlierScores } from './outliers.js';
 
 /** What a node sends in the decide round. */
 export type DecidePartial = {
@@ -78,7 +80,14 @@ export function decideLocal(s: NodeState, g: DiagnosisAggregate, ctx: { cl: bool
     if (name === 'lighting_conditions') judge(name, (i) => lightingVerdict(signalValues(images[i].signals, images[i].meta), setup.cutoffs));
     else if (name === 'blurry') judge(name, (i) => blurVerdict(signalValues(images[i].signals, images[i].meta), setup.cutoffs));
     else if (name === 'odd_size') judge(name, (i) => sizeVerdict(signalValues(images[i].signals, images[i].meta), setup.cutoffs));
-    else if (name === 'duplicates') {
+    else if (name === 'grayscale') judge(name, (i) => grayscaleVerdict(checkValues(images[i].signals), settled(setup.checks, 'check cut-offs')));
+    else if (name === 'low_information') judge(name, (i) => lowInformationVerdict(checkValues(images[i].signals), settled(setup.checks, 'check cut-offs')));
+    else if (name === 'odd_aspect_ratio') judge(name, (i) => aspectRatioVerdict(images[i].meta));
+    else if (name === 'outliers') {
+      const scores = nodeOutlierScores(s, g);
+      const cutoff = settled(g.outlierCutoff, 'outlier cut-off');
+      judge(name, (i) => ({ issue: logScore(scores[i]) > cutoff ? 'out_of_distribution' : null, score: scores[i] }));
+    } else if (name === 'duplicates') {
       const marks = setup.duplicates[s.nodeId] ?? {};
       judge(name, (i) => {
         const m = marks[images[i].uuid];

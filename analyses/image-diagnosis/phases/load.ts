@@ -9,6 +9,7 @@ import { overLimit } from '../../../src/index.js';
 import type { FlameSDK } from '../../../src/index.js';
 import { DisclosureControl } from '../../../src/index.js';
 import type { OpeningPhase } from '../../../src/index.js';
+import { checkCutoffsFrom, checkValues, countCheckImage, emptyCheckHistograms, mergeCheckHistograms, needsCheckHistograms, type CheckHistograms } from '../checks.js';
 import { discloseLoadCounts } from '../disclosure.js';
 import { countImage, cutoffsFrom, emptyHistograms, mergeHistograms, signalValues, type SignalHistograms } from '../distribution.js';
 import { DEFAULT_DUPLICATE_DISTANCE, DEFAULT_MIN_CORRELATION, findDuplicates, type HashedImage } from '../duplicates.js';
@@ -42,6 +43,8 @@ export type LoadPartial = {
     colour: boolean;
     /** Per image, for the duplicates task only: `uuid`, `phash`, `signature` and `digest`, in the same order. */
     hashes?: { uuid: string[]; phash: string[]; signature: string[]; digest: string[] };
+    /** For the grayscale and low_information checks only: their signal histograms, under the node's policy. */
+    checkHistograms?: CheckHistograms;
   };
 };
 
@@ -61,7 +64,7 @@ export async function readImages(sdk: FlameSDK, ctx: DiagnosisContext): Promise<
 }
 
 /** Node side: the load round's summaries of the node's images, under its disclosure policy. */
-export function loadSummary(s: NodeState, withHashes: boolean): LoadPartial {
+export function loadSummary(s: NodeState, withHashes: boolean, withChecks = false): LoadPartial {
   const { data, control } = s;
   const histograms = emptyHistograms();
   const shapes: Record<string, number> = {};
@@ -81,6 +84,7 @@ export function loadSummary(s: NodeState, withHashes: boolean): LoadPartial {
       histograms: shared.histograms,
       shapes: shared.shapes,
       colour: shared.colour,
+      ...(withChecks ? { checkHistograms: checkHistograms(s) } : {}),
       ...(withHashes
         ? {
             hashes: {
@@ -115,6 +119,13 @@ function nodeHashes(nodeId: string, h: unknown, count: number): HashedImage[] {
   }
   const { uuid, phash, signature, digest } = fields as Record<string, string[]>;
   return uuid.map((id, i) => ({ node: nodeId, uuid: id, phash: phash[i], signature: signature[i], digest: digest[i] }));
+}
+
+/** The node's check histograms (checks.ts), each under its policy as the signal histograms are. */
+function checkHistograms(s: NodeState): CheckHistograms {
+  const h = emptyCheckHistograms();
+  for (const im of s.data.images) countCheckImage(h, checkValues(im.signals));
+  return { chroma: s.control.histogram('histogram_bins', h.chroma), entropy: s.control.histogram('histogram_bins', h.entropy) };
 }
 
 /** Aggregator side: the setup, from every node's load summary. `maxClasses` caps the union of their classes. */
@@ -155,6 +166,7 @@ export function setupFrom(partials: ReadonlyArray<{ nodeId: string; value: LoadP
     cutoffs: cutoffsFrom(mergeHistograms(loads.map((l) => l.histograms))),
     duplicates,
     count,
+    ...(needsCheckHistograms(tasks) ? { checks: checkCutoffsFrom(mergeCheckHistograms(partials.map((r) => ({ node: r.nodeId, histograms: r.value.load.checkHistograms })))) } : {}),
   };
 }
 
@@ -162,7 +174,7 @@ export function setupFrom(partials: ReadonlyArray<{ nodeId: string; value: LoadP
 export function loadPhase(ctx: DiagnosisContext): OpeningPhase<NodeState, DiagnosisAggregate, LoadPartial> {
   return {
     name: 'load',
-    local: ({ state }) => loadSummary(state, ctx.tasks.includes('duplicates')),
+    local: ({ state }) => loadSummary(state, ctx.tasks.includes('duplicates'), needsCheckHistograms(ctx.tasks)),
     merge(partials, { sdk }) {
       const setup = setupFrom(partials, ctx, sdk.config.limits.maxClasses);
       ctx.report(sdk, 'load', 0.25);

@@ -14,6 +14,7 @@ import type { Command } from 'commander';
 import {
   diagnose,
   DIAGNOSIS_TASKS,
+  OPT_IN_DIAGNOSIS_TASKS,
   diagnosisRequestFromFolder,
   labelsPathFor,
   parseDiagnosisRequest,
@@ -200,7 +201,7 @@ export function registerDiagnose(program: Command): void {
       .command('diagnose')
       .description('federated diagnosis over simulated nodes, each holding a folder of class sub-folders')
       .requiredOption('--node <name=dir>', 'a node and its image folder (repeat per node)', nodeSpec)
-      .option('--tasks <list>', `comma-separated tasks (default all: ${DIAGNOSIS_TASKS.join(', ')})`)
+      .option('--tasks <list>', `comma-separated tasks (default: ${DIAGNOSIS_TASKS.join(', ')}; on request also ${OPT_IN_DIAGNOSIS_TASKS.join(', ')})`)
       .option('--dataset-uuid <id>', 'dataset_uuid of the response', 'simulated'),
   ).action(async (opts: CommonOpts & { node: Array<{ id: string; dir: string }>; tasks?: string; datasetUuid: string }) => {
     const tasks = opts.tasks ? opts.tasks.split(',').map((t) => ({ name: t.trim() })) : undefined;
