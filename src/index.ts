@@ -7,7 +7,8 @@
  * @module flame-sdk
  */
 export { FlameSDK, defaultMemoryBrokerHub, type FlameSDKDeps, type Participant } from './sdk.js';
-export type { FlameMessage, MessageFilter, MessageStats, NodeStatus, SendOptions } from './messenger/index.js';
+export type { AcknowledgedSend, AwaitedMessages, ClearOptions, FlameMessage, MessageFilter, MessageStats, MessageStatus, NodeStatus, SendOptions } from './messenger/index.js';
+export type { LocalDpOptions } from './star/noise.js';
 export { resolveConfig, configFromEnv, type FlameConfig, type FlameConfigInput, type Role, type BrokerConfig, type FlameNodeBrokerConfig, type StoreConfig, type LogLevel, type DisclosurePolicy } from './config.js';
 export { DEFAULT_LIMITS, LIMIT_ENV, resolveLimits, limitsFromEnv, overLimit, type Limits } from './limits.js';
 export * from './errors.js';
@@ -61,6 +62,10 @@ export {
   type HubResultInfo,
   type LocalResultInfo,
   type FinalResultInfo,
+  type FinalResultOptions,
+  type LocalResultOptions,
+  type OutputType,
+  type TagOption,
   type GetResultOptions,
   type ResultTrust,
   type ResultVerification,

@@ -8,14 +8,14 @@ import type { Readable } from 'node:stream';
 import type { BrokerAdapter, ParticipantInfo } from './broker/port.js';
 import { publicKeySet, type NodeIdentity, type PublicKeySet } from './trust/identity.js';
 import type { PeerTrust } from './trust/peers.js';
-import type { ResultService } from './results/service.js';
+import type { FinalResultInfo, FinalResultOptions, GetResultOptions, LocalResultInfo, LocalResultOptions, ResultService, TagOption } from './results/service.js';
 import type { FlameValue } from './codec/index.js';
 import { DataApi } from './data/index.js';
 import type { DataClient, DataSourceInfo } from './data/port.js';
 import type { FlameConfig, FlameConfigInput, Role } from './config.js';
 import type { Logger } from './logger.js';
 import { RunState, startHealthServer, type HealthServer, type NodeRunStatus } from './health.js';
-import type { FlameMessage, MessageFilter, MessageStats, Messenger, NodeStatus, SendOptions } from './messenger/index.js';
+import type { AcknowledgedSend, AwaitedMessages, ClearOptions, FlameMessage, MessageFilter, MessageStats, MessageStatus, Messenger, NodeStatus, SendOptions } from './messenger/index.js';
 import { BadRequestError } from './errors.js';
 import { freezeWatch, livenessOf, waitForNodes, type PeerLiveness, type ReadyCheckOptions } from './liveness.js';
 import { assembleNode, type FlameSDKDeps } from './node-assembly.js';
@@ -23,6 +23,7 @@ import type { FlameNodeParts } from './flame-node/assembly.js';
 import { mountLifecycle, orchestratorStatus } from './flame-node/lifecycle.js';
 import { participantsOf, statusOfNodes, type Participant } from './participants.js';
 import { FINISHED, type FinishStatus } from './star/protocol.js';
+import { applyLocalDp, type LocalDpOptions } from './star/noise.js';
 
 export { defaultMemoryBrokerHub, type FlameSDKDeps } from './node-assembly.js';
 export type { Participant } from './participants.js';
@@ -192,9 +193,42 @@ export class FlameSDK {
     return this.messenger.await(filter, opts.timeoutMs ?? 30_000);
   }
 
-  /** All messages that have arrived so far, oldest first. */
+  /**
+   * Wait for the next message of each of `senders` at once (python-sdk's `await_messages`), up to
+   * `timeoutMs` (default 30 s) for all: returns each sender's message, the senders that sent nothing in
+   * time (`missing`, never a throw) and those whose message could not be read (`unreadable`).
+   */
+  async awaitMessages(senders: string[], opts: { timeoutMs?: number; category?: string | string[] } = {}): Promise<AwaitedMessages> {
+    this.assertParticipant('awaitMessages');
+    return this.messenger.awaitEach(senders, opts.category ? { category: opts.category } : {}, opts.timeoutMs ?? 30_000);
+  }
+
+  /**
+   * Send `data` to every one of `receivers` and wait up to `timeoutMs` (default 30 s) for their receipts:
+   * a receiver is acknowledged once its SDK has the message in its durable inbox (the receipt is an
+   * authenticated message its messenger sends). The others are listed as not acknowledged; this does
+   * not throw for them.
+   */
+  async sendMessageAcknowledged(receivers: string[], data: FlameValue, opts: { category?: string; timeoutMs?: number } = {}): Promise<AcknowledgedSend> {
+    this.assertParticipant('sendMessageAcknowledged');
+    return this.messenger.sendAcknowledged(receivers, data, opts);
+  }
+
+  /** All messages that have arrived so far, oldest first; `filter.status` selects read (awaited) or unread ones. */
   getMessages(filter?: MessageFilter): FlameMessage[] {
     return this.messenger.messages(filter);
+  }
+
+  /** Delete messages by id from this node's inbox, durably (they do not come back after a restart); returns how many were removed. */
+  deleteMessages(ids: string[]): number {
+    this.assertParticipant('deleteMessages');
+    return this.messenger.deleteMessages(ids);
+  }
+
+  /** Delete every message of `status` (both when absent) that arrived at least `minAgeMs` ago, durably; returns how many. */
+  clearMessages(opts: ClearOptions = {}): number {
+    this.assertParticipant('clearMessages');
+    return this.messenger.clearMessages(opts);
   }
 
   /**
@@ -266,9 +300,31 @@ export class FlameSDK {
 
   // ---- result service ----
 
-  /** Submit the final result to the hub (aggregator only). Returns the result id. */
-  sendResult(value: FlameValue, opts?: { name?: string }): Promise<string> {
-    return this.results.sendResult(value, opts);
+  /**
+   * Submit a final result to the hub (aggregator only); several may be sent, each under its `name`.
+   * `outputType` is checked against the value; `localDp` adds Laplace(0, sensitivity/epsilon) noise to
+   * every number first (numeric values only: anything else, or bad parameters, is refused with a
+   * BadRequestError). Returns the result id.
+   */
+  async sendResult(value: FlameValue, opts: FinalResultOptions & { localDp?: LocalDpOptions } = {}): Promise<string> {
+    const { localDp, ...rest } = opts;
+    if (localDp !== undefined) value = applyLocalDp(value, localDp, 'sendResult').value;
+    return this.results.sendResult(value, rest);
+  }
+
+  /** Every final result of this analysis, oldest first, with name, output type and whether it verifies. */
+  listResults(): Promise<FinalResultInfo[]> {
+    return this.results.listResults();
+  }
+
+  /** A final result by id, verified (see ResultService.getResult). */
+  getResult(id: string, opts?: GetResultOptions): Promise<FlameValue> {
+    return this.results.getResult(id, opts);
+  }
+
+  /** The final result last sent under `name`, verified; NotFoundError naming it when there is none. */
+  getResultByName(name: string, opts?: GetResultOptions): Promise<FlameValue> {
+    return this.results.getResultByName(name, opts);
   }
 
   /** Stream a large final result to the hub (aggregator only). */
@@ -281,9 +337,29 @@ export class FlameSDK {
     return this.results.saveIntermediateResult(value, opts);
   }
 
-  /** Save an intermediate result in this node's local storage. */
-  saveIntermediateResultLocal(value: FlameValue, opts?: { name?: string }): Promise<string> {
+  /** Save an intermediate result in this node's local storage, grouped under `opts.tag` when given. */
+  saveIntermediateResultLocal(value: FlameValue, opts?: LocalResultOptions): Promise<string> {
     return this.results.saveIntermediateResultLocal(value, opts);
+  }
+
+  /** The tags of this node's local results (python-sdk's `get_local_tags`), only those containing `filter` when given. */
+  getLocalTags(filter?: string): Promise<string[]> {
+    return this.results.getLocalTags(filter);
+  }
+
+  /** This node's local results under `tag`, in save order. */
+  listLocalResultsByTag(tag: string): Promise<LocalResultInfo[]> {
+    return this.results.listLocalByTag(tag);
+  }
+
+  /**
+   * Local results under `tag`, decoded (python-sdk's `get_intermediate_data(location='local', tag, tag_option)`):
+   * all (oldest first), or the first or last saved. NotFoundError naming the tag when there is none.
+   */
+  getLocalResultsByTag(tag: string, option: 'first' | 'last'): Promise<FlameValue>;
+  getLocalResultsByTag(tag: string, option?: 'all'): Promise<FlameValue[]>;
+  getLocalResultsByTag(tag: string, option: TagOption = 'all'): Promise<FlameValue | FlameValue[]> {
+    return this.results.getLocalByTag(tag, option);
   }
 
   /** Every intermediate result of this analysis on the hub (from any node), oldest first. */
@@ -366,4 +442,5 @@ export class FlameSDK {
   }
 }
 
-export type { FlameMessage, MessageFilter, MessageStats, NodeStatus, SendOptions };
+export type { AcknowledgedSend, AwaitedMessages, ClearOptions, FlameMessage, MessageFilter, MessageStats, MessageStatus, NodeStatus, SendOptions };
+export type { LocalDpOptions } from './star/noise.js';

@@ -14,8 +14,9 @@ import { progressCounter } from '../results/progress.js';
 import { DEFAULT_RETRY, expectStatus, axiosHttpClient, readJson, requestWithRetries, type HttpClient, type HttpResponse, type RetryPolicy } from './http.js';
 import type { TokenHolder } from './token.js';
 
-/** A tag of local results, as the storage service allows them. */
-export const LOCAL_TAG_PATTERN = /^(?:[a-z0-9]{1,2}|[a-z0-9][a-z0-9-]{0,30}[a-z0-9])$/;
+import { LOCAL_TAG_PATTERN } from '../results/result-info.js';
+
+export { LOCAL_TAG_PATTERN };
 const OBJECT_ID_PATTERN = /^[0-9a-fA-F-]{32,36}$/;
 const FILENAME_PATTERN = /^[A-Za-z0-9._-]{1,200}$/;
 

@@ -5,8 +5,9 @@
  * broker redelivers after the crash is recognised as seen (sender session and number, see ReplayGuard)
  * and dropped; what the analysis had not taken yet is offered again.
  *
- * Journal records: M (a message: header JSON and body), T (the analysis took message id), S (replay
- * windows, written when the journal is compacted). T records are written with the next M record or
+ * Journal records: M (a message: header JSON and body), T (the analysis took message id), D (the
+ * analysis deleted message id: it does not come back after a restart), S (replay windows, written when
+ * the journal is compacted). T records are written with the next M record or
  * within {@link TAKE_FLUSH_MS}: a node killed in between offers those messages once more after its
  * restart (at least once to the analysis), while an M record is always written before the broker is told. Compaction keeps untaken messages and the most
  * recent taken ones within `historyBytes` (for getMessages); older bodies are dropped.
@@ -38,6 +39,7 @@ export interface InboxRecord {
 const M = 1;
 const T = 2;
 const S = 3;
+const D = 4;
 /** How long a "taken" record may wait to be written with the next message. */
 export const TAKE_FLUSH_MS = 50;
 
@@ -120,6 +122,10 @@ export class DurableInbox {
       } else if (r[0] === T) {
         const rec = inbox.records.get(r.subarray(1).toString('utf8'));
         if (rec) rec.taken = true;
+      } else if (r[0] === D) {
+        const id = r.subarray(1).toString('utf8');
+        inbox.records.delete(id);
+        bodies.delete(id);
       } else if (r[0] === S) {
         try {
           inbox.replay.restore((JSON.parse(r.subarray(1).toString('utf8')) as { windows: WindowSnapshot[] }).windows);
@@ -170,6 +176,28 @@ export class DurableInbox {
     this.takeTimer = undefined;
     if (this.pendingTakes.length > 0) this.journal.append(...this.pendingTakes.splice(0));
     this.maybeCompact();
+  }
+
+  /**
+   * Deletes messages `ids` for good: a D record is written at once (with any waiting "taken" records),
+   * so they do not come back after a restart; their numbers stay seen, so a redelivery stays a duplicate.
+   * Returns the ids that were in the inbox.
+   */
+  delete(ids: readonly string[]): string[] {
+    const gone: string[] = [];
+    for (const id of ids) {
+      const rec = this.records.get(id);
+      if (!rec) continue;
+      if (!rec.taken) this.count(rec.wire.sender, -rec.size);
+      this.records.delete(id);
+      gone.push(id);
+    }
+    if (gone.length === 0) return gone;
+    if (this.takeTimer) clearTimeout(this.takeTimer);
+    this.takeTimer = undefined;
+    this.journal.append(...this.pendingTakes.splice(0), ...gone.map((id) => Buffer.concat([Buffer.from([D]), Buffer.from(id, 'utf8')])));
+    this.maybeCompact();
+    return gone;
   }
 
   /** Bytes of untaken messages from `sender`. */

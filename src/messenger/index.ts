@@ -29,10 +29,10 @@ import { FRAME_INLINE, FRAME_SEALED, FRAME_STORED, frame, parseFrame, readRefere
 import { HoldBack } from './hold-back.js';
 import { DurableInbox, type InboxRecord } from './inbox.js';
 import { Mailbox } from './mailbox.js';
-import { messageFields, type FlameMessage, type InboxEntry, type MessageFilter, type MessageStats, type SendOptions } from './message.js';
+import { messageFields, RECEIPT, RECEIPT_REQUEST, type AcknowledgedSend, type AwaitedMessages, type ClearOptions, type FlameMessage, type InboxEntry, type MessageFilter, type MessageStats, type SendOptions } from './message.js';
 import { QuarantineFolder } from './quarantine.js';
 
-export type { FlameMessage, MessageFilter, MessageStats, NodeStatus, SendOptions } from './message.js';
+export type { AcknowledgedSend, AwaitedMessages, ClearOptions, FlameMessage, MessageFilter, MessageStats, MessageStatus, NodeStatus, SendOptions } from './message.js';
 
 const EMPTY = new Uint8Array(0);
 
@@ -97,6 +97,8 @@ export class Messenger {
   private readonly fetchFailures = new Map<string, number>();
   private readonly lastWarned = new Map<string, number>();
   private closing = false;
+  /** Senders of acknowledged messages waiting for receipts, by `receiver/message id`. */
+  private readonly receiptWaiters = new Map<string, (acked: boolean) => void>();
 
   constructor(private readonly o: MessengerOptions) {
     this.auth = new MessageAuthenticator(o.analysisId, o.identity, o.trust);
@@ -185,18 +187,70 @@ export class Messenger {
     const encoded = encodeValue(data);
     const ids: string[] = [];
     for (const receiver of list) {
-      const keys = await this.keysFor(receiver, 30_000);
-      const msg = this.envelope(receiver, opts.category ?? 'message', opts.replyTo);
-      if (encoded.length + FRAME_MARGIN > this.o.broker.maxPayload) {
-        // Too large for the broker: sealed for the receiver in hub storage, a reference on the broker.
-        msg.body = referenceFrame(FRAME_STORED, await this.park(receiver, keys, msg.id, msg.id, encoded));
-      } else {
-        msg.body = frame(FRAME_INLINE, encoded);
-      }
+      const msg = await this.prepare(receiver, encoded, opts.category ?? 'message', opts.replyTo, 30_000);
       await this.publish(msg);
       ids.push(msg.id);
     }
     return ids;
+  }
+
+  /** The message to `receiver` with `encoded` as its body (inline, or through hub storage when too large), not yet tagged. */
+  private async prepare(receiver: string, encoded: Uint8Array, category: string, replyTo: string | undefined, keyTimeoutMs: number): Promise<WireMessage> {
+    const keys = await this.keysFor(receiver, keyTimeoutMs);
+    const msg = this.envelope(receiver, category, replyTo);
+    if (encoded.length + FRAME_MARGIN > this.o.broker.maxPayload) {
+      // Too large for the broker: sealed for the receiver in hub storage, a reference on the broker.
+      msg.body = referenceFrame(FRAME_STORED, await this.park(receiver, keys, msg.id, msg.id, encoded));
+    } else {
+      msg.body = frame(FRAME_INLINE, encoded);
+    }
+    return msg;
+  }
+
+  /**
+   * Send `data` to each of `receivers` asking for a receipt, and wait up to `timeoutMs` (from the start)
+   * for the receipts: a receiver is acknowledged once its messenger has the message in its durable
+   * inbox. Receivers that do not answer in time, or cannot be sent to, are listed as not acknowledged.
+   */
+  async sendAcknowledged(receivers: string[], data: FlameValue, opts: { category?: string; timeoutMs?: number } = {}): Promise<AcknowledgedSend> {
+    if (!Array.isArray(receivers) || receivers.length === 0) throw new BadRequestError('sendMessageAcknowledged: receivers must be a non-empty array of node ids');
+    const list = [...new Set(receivers)];
+    list.forEach((r) => this.checkReceiver(r));
+    const category = opts.category ?? 'message';
+    if (category.startsWith('flame.receipt')) throw new BadRequestError(`sendMessageAcknowledged: category ${JSON.stringify(category)} is reserved`);
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    const deadline = Date.now() + timeoutMs;
+    const encoded = encodeValue(data);
+    const receipts = list.map(async (receiver): Promise<boolean> => {
+      let key: string | undefined;
+      try {
+        const msg = await this.prepare(receiver, encoded, RECEIPT_REQUEST + category, undefined, Math.max(0, deadline - Date.now()));
+        key = `${receiver}/${msg.id}`;
+        // Waiting before publishing: a receipt may arrive before publish returns.
+        const acked = new Promise<boolean>((resolve) => this.receiptWaiters.set(key!, resolve));
+        await this.publish(msg);
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now()))));
+        const result = await Promise.race([acked, late]);
+        clearTimeout(timer);
+        return result;
+      } catch (e) {
+        this.o.log.warn('acknowledged send failed', { receiver, error: e });
+        return false;
+      } finally {
+        if (key) this.receiptWaiters.delete(key);
+      }
+    });
+    const acked = await Promise.all(receipts);
+    return { acknowledged: list.filter((_, i) => acked[i]), notAcknowledged: list.filter((_, i) => !acked[i]) };
+  }
+
+  /** Tells `wire`'s sender that it is in the durable inbox (best effort: a lost receipt leaves it unacknowledged). */
+  private sendReceipt(wire: WireMessage): void {
+    void (async () => {
+      const msg = await this.prepare(wire.sender, encodeValue(null), RECEIPT, wire.id, 5000);
+      await this.publish(msg);
+    })().catch((e: unknown) => this.o.log.warn('could not send a receipt', { id: wire.id, sender: wire.sender, error: e }));
   }
 
   /**
@@ -237,8 +291,16 @@ export class Messenger {
       check = this.auth.verify(wire);
     }
     if (!check.ok) return this.refuse(wire, check.reason, check.detail);
+    if (wire.category === RECEIPT) {
+      // Proven from its sender: it acknowledges that sender's copy of our message, nothing else.
+      if (wire.reply_to) this.receiptWaiters.get(`${wire.sender}/${wire.reply_to}`)?.(true);
+      return;
+    }
+    const wantsReceipt = wire.category.startsWith(RECEIPT_REQUEST);
     if (inbox.isDuplicate(wire)) {
       this.stats.duplicates++;
+      // Redelivered after a crash before the receipt went out, or the receipt was lost: send it again.
+      if (wantsReceipt) this.sendReceipt(wire);
       return;
     }
     let parsed: ReturnType<typeof parseFrame> | undefined;
@@ -282,6 +344,7 @@ export class Messenger {
     this.stats.received++;
     this.o.onActivity?.();
     this.mailbox.file(entry);
+    if (wantsReceipt) this.sendReceipt(wire);
   }
 
   private async resolve(wire: WireMessage, f: ReturnType<typeof parseFrame>, what: string, senderBox: string, ownBox: NodeIdentity['keys'][number]['boxPrivate']): Promise<{ data: FlameValue; result_id?: string }> {
@@ -335,14 +398,57 @@ export class Messenger {
     return this.mailbox.await(filter, timeoutMs);
   }
 
+  /**
+   * The next matching message of each of `senders`, waited for at once (up to `timeoutMs` for all):
+   * who did not send in time is listed as missing, whose message could not be read as unreadable.
+   */
+  async awaitEach(senders: string[], filter: Omit<MessageFilter, 'from'>, timeoutMs: number): Promise<AwaitedMessages> {
+    if (!Array.isArray(senders) || senders.length === 0) throw new BadRequestError('awaitMessages: senders must be a non-empty array of node ids');
+    const list = [...new Set(senders)];
+    list.forEach((s) => {
+      if (!this.o.participants.includes(s)) throw new NotFoundError(`awaitMessages: unknown sender ${JSON.stringify(s)}: participants are ${this.o.participants.join(', ')}`);
+    });
+    const settled = await Promise.allSettled(list.map((from) => this.await({ ...filter, from }, timeoutMs)));
+    const out: AwaitedMessages = { messages: {}, missing: [], unreadable: {} };
+    settled.forEach((r, i) => {
+      if (r.status === 'fulfilled') out.messages[list[i]] = r.value;
+      else if (r.reason instanceof TimeoutError || (r.reason instanceof InternalError && this.closing)) out.missing.push(list[i]);
+      else out.unreadable[list[i]] = r.reason as Error;
+    });
+    return out;
+  }
+
   /** Every message that has arrived so far (awaited or not), oldest first. */
   messages(filter: MessageFilter = {}): FlameMessage[] {
     return this.mailbox.messages(filter);
   }
 
+  /**
+   * Deletes messages `ids` from the inbox, in memory and durably (they do not come back after a
+   * restart). Unknown ids are ignored; returns how many were removed.
+   */
+  deleteMessages(ids: readonly string[]): number {
+    if (!Array.isArray(ids) || ids.some((id) => typeof id !== 'string')) throw new BadRequestError('deleteMessages: ids must be an array of message id strings');
+    const inbox = this.inbox;
+    if (!inbox) throw new InternalError(`node "${this.o.nodeId}" is closed: its inbox cannot be changed`);
+    // The durable inbox may still hold taken messages memory has forgotten: both are asked.
+    const gone = new Set([...this.mailbox.remove(new Set(ids)), ...inbox.delete(ids)]);
+    // Deleting unread messages makes room for a held-back sender.
+    this.holdBack.wake();
+    return gone.size;
+  }
+
+  /** Deletes every message of `opts.status` (both when absent) that arrived at least `opts.minAgeMs` ago; returns how many. */
+  clearMessages(opts: ClearOptions = {}): number {
+    if (opts.status !== undefined && opts.status !== 'read' && opts.status !== 'unread') throw new BadRequestError(`clearMessages: status must be "read" or "unread", not ${JSON.stringify(opts.status)}`);
+    if (opts.minAgeMs !== undefined && !(Number.isFinite(opts.minAgeMs) && opts.minAgeMs >= 0)) throw new BadRequestError(`clearMessages: minAgeMs must be a number >= 0, not ${JSON.stringify(opts.minAgeMs)}`);
+    return this.deleteMessages(this.mailbox.idsToClear(opts));
+  }
+
   /** Fail all pending waiters, and let held-back senders' messages go back to the broker (used on close). */
   cancelWaiters(reason: string): void {
     this.closing = true;
+    for (const resolve of this.receiptWaiters.values()) resolve(false);
     this.holdBack.release();
     this.mailbox.cancelWaiters(reason);
   }

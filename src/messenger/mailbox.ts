@@ -4,7 +4,7 @@
  * (`inbox.ts`) is the copy on disk; the messenger writes there first and files here after.
  */
 import { TimeoutError } from '../errors.js';
-import { describe, matches, type FlameMessage, type InboxEntry, type MessageFilter } from './message.js';
+import { describe, matches, type ClearOptions, type FlameMessage, type InboxEntry, type MessageFilter } from './message.js';
 
 /** Bytes of taken messages kept in memory for getMessages (the oldest are forgotten first). */
 const HISTORY_BYTES = 64 * 1024 * 1024;
@@ -27,12 +27,14 @@ export class Mailbox {
 
   /** Puts back an entry kept from before a restart (no waiter exists yet). */
   restore(entry: InboxEntry): void {
+    entry.receivedAt ??= Date.now();
     this.entries.push(entry);
     if (!entry.consumed) this.pending.push(entry);
   }
 
   /** Adds an entry to the in-memory inbox and hands it to the first waiter that wants it. */
   file(entry: InboxEntry): void {
+    entry.receivedAt ??= Date.now();
     this.entries.push(entry);
     if (entry.consumed) return;
     this.pending.push(entry);
@@ -91,6 +93,24 @@ export class Mailbox {
   /** Every message that has arrived so far (awaited or not), oldest first. */
   messages(filter: MessageFilter = {}): FlameMessage[] {
     return this.entries.filter((e) => matches(e, filter)).map((e) => e.msg);
+  }
+
+  /** Removes the entries with ids `ids` from memory; returns the ids it held. */
+  remove(ids: ReadonlySet<string>): string[] {
+    const gone = this.entries.filter((e) => ids.has(e.msg.id));
+    if (gone.length === 0) return [];
+    for (const e of gone) if (e.consumed) this.historyBytes -= e.size;
+    const keep = (e: InboxEntry): boolean => !ids.has(e.msg.id);
+    this.entries.splice(0, this.entries.length, ...this.entries.filter(keep));
+    this.pending = this.pending.filter(keep);
+    return gone.map((e) => e.msg.id);
+  }
+
+  /** Ids of the entries `clear` selects: of `status` (both when absent), filed at least `minAgeMs` ago. */
+  idsToClear(opts: ClearOptions, now = Date.now()): string[] {
+    return this.entries
+      .filter((e) => (opts.status === undefined || e.consumed === (opts.status === 'read')) && now - (e.receivedAt ?? now) >= (opts.minAgeMs ?? 0))
+      .map((e) => e.msg.id);
   }
 
   /** Fails all pending waiters with a TimeoutError of `reason`. */

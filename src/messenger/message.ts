@@ -44,6 +44,19 @@ export interface MessageFilter {
   category?: string | string[];
   /** Only answers to the message with this id. */
   replyTo?: string;
+  /** `read`: only messages awaited already; `unread`: only those not awaited yet (getMessages only). */
+  status?: MessageStatus;
+}
+
+/** Whether the analysis has awaited (read) a message yet. */
+export type MessageStatus = 'read' | 'unread';
+
+/** Options of clearMessages. */
+export interface ClearOptions {
+  /** Only messages of this status; both when absent. */
+  status?: MessageStatus;
+  /** Only messages that arrived at least this many milliseconds ago (a message restored after a restart counts from the restart). */
+  minAgeMs?: number;
 }
 
 /** A node's reachability as `askNodeStatus` reports it. */
@@ -71,12 +84,15 @@ export interface InboxEntry {
   consumed: boolean;
   /** Bytes it accounts for (for the bounded history of taken messages). */
   size: number;
+  /** When this node filed it (ms since the epoch; the restart time for a restored one). */
+  receivedAt?: number;
 }
 
 /** Whether `e` is one of the messages `f` asks for. */
 export function matches(e: InboxEntry, f: MessageFilter): boolean {
   if (f.category !== undefined && !(Array.isArray(f.category) ? f.category.includes(e.msg.category) : e.msg.category === f.category)) return false;
   if (f.replyTo !== undefined && e.msg.reply_to !== f.replyTo) return false;
+  if (f.status !== undefined && e.consumed !== (f.status === 'read')) return false;
   if (f.from !== undefined) {
     const from = Array.isArray(f.from) ? f.from : [f.from];
     if (!from.includes(e.msg.sender)) return false;
@@ -84,13 +100,40 @@ export function matches(e: InboxEntry, f: MessageFilter): boolean {
   return true;
 }
 
-/** The fields of a FlameMessage that come from the wire message as they are. */
+/**
+ * Category prefix of a message whose sender asks for a receipt: the receiver's messenger answers it
+ * with a {@link RECEIPT} once the message is in its durable inbox. The analysis sees the category
+ * without the prefix.
+ */
+export const RECEIPT_REQUEST = 'flame.receipt-request/';
+/** Category of a receipt; its `reply_to` is the id of the message it acknowledges. Never filed in the inbox. */
+export const RECEIPT = 'flame.receipt';
+
+/** What `sendMessageAcknowledged` reports: which receivers stored the message durably in time. */
+export interface AcknowledgedSend {
+  /** Receivers whose SDK confirmed the message is in its durable inbox, in the order given. */
+  acknowledged: string[];
+  /** Receivers that did not confirm within the time (or could not be sent to), in the order given. */
+  notAcknowledged: string[];
+}
+
+/** What `awaitMessages` returns: one message per sender that sent in time, and who did not. */
+export interface AwaitedMessages {
+  /** The next matching message of each sender that sent one in time. */
+  messages: Record<string, FlameMessage>;
+  /** Senders with no matching message within the time. */
+  missing: string[];
+  /** Senders whose next message arrived but could not be read (quarantined), with the reason. */
+  unreadable: Record<string, Error>;
+}
+
+/** The fields of a FlameMessage that come from the wire message as they are (a receipt request's prefix dropped). */
 export function messageFields(wire: WireMessage): Omit<FlameMessage, 'data' | 'result_id'> {
   return {
     id: wire.id,
     sender: wire.sender,
     recipient: wire.recipient,
-    category: wire.category,
+    category: wire.category.startsWith(RECEIPT_REQUEST) ? wire.category.slice(RECEIPT_REQUEST.length) : wire.category,
     time: wire.time,
     message_number: wire.message_number,
     ...(wire.reply_to ? { reply_to: wire.reply_to } : {}),

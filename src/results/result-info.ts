@@ -14,6 +14,30 @@ export interface ResultOptions {
   other?: { [key: string]: JsonValue };
 }
 
+/** Options when saving a local result. */
+export interface LocalResultOptions extends ResultOptions {
+  /** Groups the result under this tag (1-32 lower-case letters, digits or inner `-`, as FLAME's storage service allows). */
+  tag?: string;
+}
+
+/**
+ * What a final result holds, checked when it is sent and listed with it: `json` a JSON value, `text`
+ * a string, `bytes` a byte array; `value` (default) any value the codec carries (tables, tensors …).
+ */
+export type OutputType = 'value' | 'json' | 'text' | 'bytes';
+
+/** The output types {@link OutputType} names. */
+export const OUTPUT_TYPES: readonly OutputType[] = ['value', 'json', 'text', 'bytes'];
+
+/** Options when sending a final result. */
+export interface FinalResultOptions extends ResultOptions {
+  /** What the value must be (default `value`: anything); refused with BadRequestError when it is not. */
+  outputType?: OutputType;
+}
+
+/** A local tag as the storage service allows it. */
+export const LOCAL_TAG_PATTERN = /^(?:[a-z0-9]{1,2}|[a-z0-9][a-z0-9-]{0,30}[a-z0-9])$/;
+
 /** One hub result, with seed 003's "result structure hub" fields. */
 export interface HubResultInfo {
   /** The result's id (a UUID). */
@@ -48,6 +72,8 @@ export interface LocalResultInfo {
   result_owner: string;
   /** The JSON facts given as `other` when it was stored; `{}` when none. */
   other: { [key: string]: JsonValue };
+  /** The tag it was saved under, when one was given. */
+  tag?: string;
 }
 
 /** A final result as `listResults` reports it: seed 003's fields plus how its signature checked out. */
@@ -58,6 +84,8 @@ export interface FinalResultInfo extends HubResultInfo {
   signed_by?: string;
   /** What was checked, or why it is not verified. */
   verification: string;
+  /** What it holds, as given when it was sent (`value` when none was). */
+  output_type: OutputType;
 }
 
 /** How the bytes of a result are stored: a codec frame, or raw bytes from a stream. */
@@ -115,7 +143,14 @@ export function localInfo(o: ObjectInfo): LocalResultInfo {
     result_time: common.result_time,
     result_owner: common.result_owner,
     other: common.other,
+    ...(o.metadata.tag !== undefined && LOCAL_TAG_PATTERN.test(o.metadata.tag) ? { tag: o.metadata.tag } : {}),
   };
+}
+
+/** The output type recorded with a final result (`value` when none, or one this version does not know). */
+export function outputTypeOf(o: ObjectInfo): OutputType {
+  const t = o.metadata['output-type'] as OutputType | undefined;
+  return t !== undefined && OUTPUT_TYPES.includes(t) ? t : 'value';
 }
 
 function commonInfo(o: ObjectInfo): Omit<HubResultInfo, 'node_id'> {

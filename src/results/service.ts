@@ -10,17 +10,20 @@ import { randomUUID, type KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { contentTypeOfKind, decodeBudgetOf, decodeUntrusted, encodeValue, valueKindOf, type FlameValue } from '../codec/index.js';
 import { DEFAULT_LIMITS, type Limits } from '../limits.js';
-import { NotFoundError, UnauthorizedError } from '../errors.js';
+import { BadRequestError, NotFoundError, UnauthorizedError } from '../errors.js';
 import { assertSafeId } from './keys.js';
 import { FinalResultProof } from './final-proof.js';
 import { ResultKeys } from './layout.js';
 import type { ObjectStore } from './port.js';
 import { progressCounter } from './progress.js';
-import { hubInfo, localInfo, resultMetadata, sortByTime, type Encoding, type FinalResultInfo, type HubResultInfo, type LocalResultInfo, type ResultOptions } from './result-info.js';
+import { hubInfo, localInfo, LOCAL_TAG_PATTERN, OUTPUT_TYPES, outputTypeOf, resultMetadata, sortByTime, type Encoding, type FinalResultInfo, type FinalResultOptions, type HubResultInfo, type LocalResultInfo, type LocalResultOptions, type OutputType, type ResultOptions } from './result-info.js';
 import { Hashing, sha256Of, type ResultTrust, type ResultVerification } from './signatures.js';
 
 export type { ResultTrust, ResultVerification } from './signatures.js';
-export type { FinalResultInfo, HubResultInfo, LocalResultInfo, ResultOptions } from './result-info.js';
+export type { FinalResultInfo, FinalResultOptions, HubResultInfo, LocalResultInfo, LocalResultOptions, OutputType, ResultOptions } from './result-info.js';
+
+/** Which of the local results under a tag `getLocalByTag` returns: all (oldest first), the first or the last saved. */
+export type TagOption = 'all' | 'first' | 'last';
 
 /** Options when streaming a final result. */
 export interface StreamResultOptions extends ResultOptions {
@@ -78,6 +81,8 @@ export class ResultService {
   private readonly keys: ResultKeys;
   private readonly proof: FinalResultProof;
   private readonly limits: Limits;
+  /** Last save order handed out (microseconds since the epoch, strictly increasing within this process). */
+  private lastSaved = 0;
 
   /** Checks the ids (BadRequestError naming a bad one); touches no storage. */
   constructor(options: ResultServiceOptions) {
@@ -110,14 +115,20 @@ export class ResultService {
     return id;
   }
 
-  /** Submits a final result to the hub, signed (aggregator only; others get UnauthorizedError). Returns its id. */
-  async sendResult(value: FlameValue, opts: ResultOptions = {}): Promise<string> {
+  /**
+   * Submits a final result to the hub, signed (aggregator only; others get UnauthorizedError). Several
+   * may be sent, each under its own name; `outputType` is checked against the value and listed with it.
+   * Returns its id.
+   */
+  async sendResult(value: FlameValue, opts: FinalResultOptions = {}): Promise<string> {
     this.assertAggregator();
     this.proof.signer();
+    const outputType = checkOutputType(value, opts.outputType);
     const id = randomUUID();
     const kind = valueKindOf(value);
     const bytes = encodeValue(value);
-    await this.hub.put(this.keys.final(id), bytes, { metadata: this.metadata(id, opts, 'flame-v1', kind, contentTypeOfKind(kind)) });
+    const metadata = { ...this.metadata(id, opts, 'flame-v1', kind, contentTypeOfKind(kind)), 'output-type': outputType, 'saved-order': this.nextSaveOrder() };
+    await this.hub.put(this.keys.final(id), bytes, { metadata });
     await this.proof.sign(id, opts.name ?? id, bytes.byteLength, sha256Of(bytes));
     return id;
   }
@@ -147,10 +158,59 @@ export class ResultService {
     return this.putValue(this.hub, this.keys.intermediate(id), id, value, opts);
   }
 
-  /** Saves an intermediate result in this node's local storage. Returns its id. */
-  async saveIntermediateResultLocal(value: FlameValue, opts: ResultOptions = {}): Promise<string> {
+  /**
+   * A number that orders this service's saves (microseconds since the epoch, strictly increasing in
+   * this process): results saved in one millisecond still list in order (first and last of a tag, the
+   * last final of a name), which the stores' clocks cannot tell.
+   */
+  private nextSaveOrder(): string {
+    this.lastSaved = Math.max(Date.now() * 1000, this.lastSaved + 1);
+    return String(this.lastSaved);
+  }
+
+  /** Saves an intermediate result in this node's local storage, under `opts.tag` when given. Returns its id. */
+  async saveIntermediateResultLocal(value: FlameValue, opts: LocalResultOptions = {}): Promise<string> {
+    if (opts.tag !== undefined && (typeof opts.tag !== 'string' || !LOCAL_TAG_PATTERN.test(opts.tag))) {
+      throw new BadRequestError(`local result tag ${JSON.stringify(opts.tag)}: expected 1-32 lower-case letters, digits or inner '-'`);
+    }
     const id = randomUUID();
-    return this.putValue(this.local, this.keys.local(id), id, value, opts);
+    const kind = valueKindOf(value);
+    const metadata = { ...this.metadata(id, opts, 'flame-v1', kind, contentTypeOfKind(kind)), 'saved-order': this.nextSaveOrder(), ...(opts.tag !== undefined ? { tag: opts.tag } : {}) };
+    await this.local.put(this.keys.local(id), encodeValue(value), { metadata });
+    return id;
+  }
+
+  /** The tags of this node's local results in the project, sorted; only those containing `filter` when given. */
+  async getLocalTags(filter?: string): Promise<string[]> {
+    if (filter !== undefined && typeof filter !== 'string') throw new BadRequestError('getLocalTags: filter must be a string');
+    const tags = new Set<string>();
+    for (const r of await this.listIntermediateResultsLocal()) if (r.tag !== undefined && (filter === undefined || r.tag.includes(filter))) tags.add(r.tag);
+    return [...tags].sort();
+  }
+
+  /** This node's local results under `tag`, in the order they were saved (oldest first). */
+  async listLocalByTag(tag: string): Promise<LocalResultInfo[]> {
+    if (typeof tag !== 'string' || !LOCAL_TAG_PATTERN.test(tag)) throw new BadRequestError(`local result tag ${JSON.stringify(tag)}: expected 1-32 lower-case letters, digits or inner '-'`);
+    const objects = (await this.local.list(this.keys.localFolder)).filter((o) => o.metadata.tag === tag);
+    return objects.sort((a, b) => saveOrderOf(a) - saveOrderOf(b)).map(localInfo);
+  }
+
+  /**
+   * The values of this node's local results under `tag`, decoded (python-sdk's `get_intermediate_data`
+   * with `location='local'`): every one oldest first (`all`), or the `first` or `last` saved.
+   * NotFoundError naming the tag when there is none.
+   */
+  async getLocalByTag(tag: string, option: 'first' | 'last'): Promise<FlameValue>;
+  async getLocalByTag(tag: string, option?: 'all'): Promise<FlameValue[]>;
+  async getLocalByTag(tag: string, option?: TagOption): Promise<FlameValue | FlameValue[]>;
+  async getLocalByTag(tag: string, option: TagOption = 'all'): Promise<FlameValue | FlameValue[]> {
+    if (option !== 'all' && option !== 'first' && option !== 'last') throw new BadRequestError(`tag option ${JSON.stringify(option)}: expected "all", "first" or "last"`);
+    const listed = await this.listLocalByTag(tag);
+    if (listed.length === 0) throw new NotFoundError(`no local results under tag "${tag}" in project "${this.projectId}"`);
+    const chosen = option === 'all' ? listed : [option === 'first' ? listed[0] : listed[listed.length - 1]];
+    const values = [];
+    for (const r of chosen) values.push(await this.getIntermediateResultLocal(r.result_id));
+    return option === 'all' ? values : values[0];
   }
 
   /** Every intermediate result of this analysis on the hub (from any node), oldest first. */
@@ -168,9 +228,20 @@ export class ResultService {
     for (const o of objects) {
       const info = hubInfo(o);
       const v = await this.proof.verification(info.result_id, o.size).catch((e: Error) => ({ verified: false, detail: e.message }) as ResultVerification);
-      out.push({ ...info, verified: v.verified, ...(v.signed_by ? { signed_by: v.signed_by } : {}), verification: v.detail });
+      out.push({ ...info, verified: v.verified, ...(v.signed_by ? { signed_by: v.signed_by } : {}), verification: v.detail, output_type: outputTypeOf(o) });
     }
-    return sortByTime(out);
+    const order = new Map(objects.map((o) => [hubInfo(o).result_id, saveOrderOf(o)]));
+    return sortByTime(out).sort((a, b) => order.get(a.result_id)! - order.get(b.result_id)!);
+  }
+
+  /**
+   * The final result last sent under `name`, decoded and verified like {@link getResult}.
+   * NotFoundError naming the name when there is none.
+   */
+  async getResultByName(name: string, opts: GetResultOptions = {}): Promise<FlameValue> {
+    const named = (await this.listResults()).filter((r) => r.result_name === name);
+    if (named.length === 0) throw new NotFoundError(`no final result named ${JSON.stringify(name)} in analysis "${this.analysisId}"`);
+    return this.getResult(named[named.length - 1].result_id, opts);
   }
 
   /** Checks a final result's signature and content against the roster (reads the whole result). */
@@ -270,4 +341,19 @@ export class ResultService {
     // Stored values are peer data too (any node of the analysis can write the hub): bounded decoding.
     return decodeUntrusted(bytes, what, decodeBudgetOf(this.limits, 'maxReferenceBytes'));
   }
+}
+
+/** `outputType` (default `value`) after checking that `value` is of it; BadRequestError otherwise. */
+function checkOutputType(value: FlameValue, outputType: OutputType | undefined): OutputType {
+  const t = outputType ?? 'value';
+  if (!OUTPUT_TYPES.includes(t)) throw new BadRequestError(`sendResult: outputType ${JSON.stringify(t)}: expected one of ${OUTPUT_TYPES.join(', ')}`);
+  const ok = t === 'value' || (t === 'json' && valueKindOf(value) === 'json') || (t === 'text' && typeof value === 'string') || (t === 'bytes' && value instanceof Uint8Array);
+  if (!ok) throw new BadRequestError(`sendResult: outputType "${t}" but the value is ${valueKindOf(value) === 'json' ? `JSON (${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value})` : valueKindOf(value)}`);
+  return t;
+}
+
+/** The order a result was saved in: its `saved-order`, else its store time (results of older versions). */
+function saveOrderOf(o: { metadata: Record<string, string>; lastModified: string }): number {
+  const n = Number(o.metadata['saved-order']);
+  return Number.isSafeInteger(n) && n > 0 ? n : Date.parse(o.lastModified) * 1000 || 0;
 }

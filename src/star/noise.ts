@@ -9,6 +9,7 @@
  */
 import { getRandomValues } from 'node:crypto';
 import type { DisclosurePolicy } from '../config.js';
+import { BadRequestError } from '../errors.js';
 import { Tensor, type FlameValue } from '../codec/index.js';
 
 /** What the aggregator added to the final result, as recorded in its `disclosure` field. */
@@ -154,4 +155,45 @@ export function recordNoise<T extends FlameValue>(value: T, field: string, noise
   };
   const out = write(value, 0);
   return out === undefined ? { value, recorded: noise === null } : { value: out as T, recorded: true };
+}
+
+/** Parameters of local differential privacy on one final result (python-sdk's `local_dp`). */
+export interface LocalDpOptions {
+  /** Privacy budget ε (> 0). */
+  epsilon: number;
+  /** Sensitivity Δ of the statistic (> 0): how much one record can change it. */
+  sensitivity: number;
+}
+
+/** Path of the first leaf of `v` that is not a finite number (or float tensor), undefined when all are. */
+function firstNonNumeric(v: FlameValue, at: string): string | undefined {
+  if (typeof v === 'number') return Number.isFinite(v) ? undefined : at;
+  if (v instanceof Tensor) return v.dtype === 'float32' || v.dtype === 'float64' ? undefined : at;
+  if (Array.isArray(v) || isPlainObject(v)) {
+    const entries = Object.entries(v as Record<string, FlameValue>);
+    if (entries.length === 0) return at;
+    for (const [k, x] of entries) {
+      const bad = firstNonNumeric(x, `${at}.${k}`);
+      if (bad !== undefined) return bad;
+    }
+    return undefined;
+  }
+  return at;
+}
+
+/**
+ * `value` with Laplace(0, Δ/ε) noise on every number: ε-local differential privacy for a statistic of
+ * sensitivity Δ. Only numeric values are accepted (a finite number, a float tensor, or arrays and
+ * objects of them): anything else, or ε or Δ not a finite number > 0, is refused with a BadRequestError
+ * (`what` names the call) rather than sent without the privacy asked for.
+ */
+export function applyLocalDp<T extends FlameValue>(value: T, dp: LocalDpOptions, what: string, draw?: () => number): NoisedValue<T> {
+  for (const key of ['epsilon', 'sensitivity'] as const) {
+    const x = (dp as unknown as Record<string, unknown> | undefined)?.[key];
+    if (typeof x !== 'number' || !Number.isFinite(x) || x <= 0) throw new BadRequestError(`${what}: localDp.${key} must be a finite number > 0, not ${JSON.stringify(x)}`);
+  }
+  const bad = firstNonNumeric(value, 'value');
+  if (bad !== undefined) throw new BadRequestError(`${what}: localDp needs a numeric value (numbers, float tensors, arrays or objects of them); ${bad} is not`);
+  const scale = dp.sensitivity / dp.epsilon;
+  return addLaplaceNoise(value, scale, ['*'], draw ?? (() => laplaceSample(scale)));
 }

@@ -107,6 +107,7 @@ describe.each([
       verified: true,
       signed_by: 'node-a',
       verification: 'signature and size verified',
+      output_type: 'value',
     });
     expect(info.result_size).toBeGreaterThan(20);
     expect(Date.parse(info.result_time)).toBeGreaterThanOrEqual(before - 2000);
