@@ -4,8 +4,11 @@
  * unfixed main every analyzer got the same round globals (with every node's duplicate marks, other
  * nodes' uuids included) and, at the end, the whole merged seed-000 result with every hospital's file
  * paths (file names carry patient ids). Here every message an analyzer receives in a full diagnosis
- * is captured and searched for the other nodes' paths, file names and uuids.
+ * is captured and searched for the other nodes' paths, file names and uuids. A copy of one of
+ * node-a's images is planted at node-b, so a duplicate across hospitals puts foreign uuids at stake.
  */
+import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { FlameMessage } from '../../src/messenger/index.js';
 import type { FlameSDK } from '../../src/sdk.js';
@@ -13,8 +16,20 @@ import { Tensor } from '../../src/codec/index.js';
 import { simulate } from '../../src/star/simulator.js';
 import { createDiagnosis, diagnosisRounds, type DiagnosisOptions, type DiagnosisResult } from '../../analyses/image-diagnosis/index.js';
 
-const SAMPLE = path.resolve('data/sample');
 const NODES = ['node-a', 'node-b', 'node-c'];
+let SAMPLE: string;
+
+beforeAll(async () => {
+  SAMPLE = await fs.mkdtemp(path.join(os.tmpdir(), 'flame-foreign-files-'));
+  await fs.cp(path.resolve('data/sample'), SAMPLE, { recursive: true });
+  // The shipped sample has no duplicates across nodes: node-b gets a copy of one of node-a's bags.
+  const bags = (await fs.readdir(path.join(SAMPLE, 'node-a', 'Bag'))).sort();
+  await fs.copyFile(path.join(SAMPLE, 'node-a', 'Bag', bags[0]), path.join(SAMPLE, 'node-b', 'Bag', 'copy-of-a-bag.png'));
+});
+
+afterAll(async () => {
+  await fs.rm(SAMPLE, { recursive: true, force: true });
+});
 
 /** Every string a message carries (bytes read as latin1), for searching. */
 function text(value: unknown): string {
@@ -76,7 +91,7 @@ test('an analyzer receives none of the other hospitals’ file paths, file names
   const merged = outcome.result.result!;
   const byNode = filesByNode(merged);
   expect([...byNode.keys()].sort()).toEqual(NODES);
-  // Not vacuous: duplicates across hospitals exist, so foreign uuids were at stake.
+  // Not vacuous: the planted duplicate across hospitals was found, so foreign uuids were at stake.
   const crossDuplicates = merged.tasks
     .find((t) => t.name === 'duplicates')!
     .datasets.outliers.class_files;
