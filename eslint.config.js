@@ -5,25 +5,12 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
-/** Analyses are written as an outside author would: on the package's entry points only. */
-const analysesEntryPointsOnly = {
-  // File patterns, not folders: a file under an excluded folder could not be let back in. Inside this
-  // repository the entry points are files: src/index.js = flame-sdk, src/images/index.js =
-  // flame-sdk/images, src/ml/index.js = flame-sdk/ml, src/testing/index.js = flame-sdk/testing.
-  group: [
-    '**/src/*.js',
-    '!**/src/index.js',
-    '**/src/*/*.js',
-    '!**/src/images/index.js',
-    '!**/src/ml/index.js',
-    '!**/src/testing/index.js',
-    '**/src/*/*/**',
-    '**/dist/**',
-    '**/apps/**',
-    'flame-sdk/src/*',
-    'flame-sdk/dist/*',
-  ],
-  message: "analyses use the package's entry points only: src/index.js (flame-sdk), src/images/index.js, src/ml/index.js, src/testing/index.js (see docs/architecture.md)",
+/** Analyses are written as an outside author would: on the package's names only (`flame-sdk`, `flame-sdk/images`, …). */
+const analysesPackageImportsOnly = {
+  // In this checkout those names resolve to the TypeScript sources (package.json's flame-source
+  // condition, set for npm scripts in .npmrc), so no path into src/, dist/ or apps/ is needed.
+  group: ['**/src/**', '**/dist/**', '**/apps/**', 'flame-sdk/src/*', 'flame-sdk/dist/*'],
+  message: "analyses import the package by name only: flame-sdk, flame-sdk/images, flame-sdk/ml, flame-sdk/testing (see docs/architecture.md)",
 };
 
 export default tseslint.config(
@@ -52,5 +39,5 @@ export default tseslint.config(
       'no-restricted-imports': ['error', { patterns: [{ group: ['**/analyses/**', '**/apps/**'], message: 'src/ is the core: analyses and apps build on it, never the other way (docs/architecture.md)' }] }],
     },
   },
-  { files: ['analyses/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [analysesEntryPointsOnly] }] } },
+  { files: ['analyses/**/*.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [analysesPackageImportsOnly] }] } },
 );

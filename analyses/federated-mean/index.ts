@@ -8,10 +8,10 @@
  * shared only at or above it. With a noise scale set by any node, the aggregator adds Laplace noise
  * to `mean` and `std` (not to the counts) and records it in the result's `disclosure` field.
  */
-import type { FileDataClient } from '../../src/index.js';
-import { BadRequestError } from '../../src/index.js';
-import type { StarAnalysis } from '../../src/index.js';
-import { DisclosureControl, disclosureRecord, type DisclosureRecord, type NodeDisclosureReport } from '../../src/index.js';
+import type { FileDataClient } from 'flame-sdk';
+import { BadRequestError } from 'flame-sdk';
+import type { StarAnalysis } from 'flame-sdk';
+import { DisclosureControl, disclosureRecord, type DisclosureRecord, type NodeDisclosureReport } from 'flame-sdk';
 
 /** Data source id and file every node reads. */
 export const SOURCE_ID = 'values';

@@ -8,7 +8,7 @@
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve, sep } from 'node:path';
 import sharp from 'sharp';
-import { BadRequestError, ConflictError } from '../../src/index.js';
+import { BadRequestError, ConflictError } from 'flame-sdk';
 import {
   classFolderName,
   datasetRoots,
@@ -21,9 +21,9 @@ import {
   type IdxArray,
   type RefusalReason,
   type RootLimits,
-} from '../../src/images/index.js';
-import type { ClassFiles, CleaningResponse, Dataset, DatasetFile } from '../../src/images/index.js';
-import { DEFAULT_LIMITS } from '../../src/index.js';
+} from 'flame-sdk/images';
+import type { ClassFiles, CleaningResponse, Dataset, DatasetFile } from 'flame-sdk/images';
+import { DEFAULT_LIMITS } from 'flame-sdk';
 import { sourcePath } from './clean.js';
 import { buildDataset } from './pooled.js';
 import { validateDataset } from './request.js';

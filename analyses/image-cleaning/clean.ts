@@ -3,8 +3,8 @@
  * relabel (`corrected`) and which to drop (`removed`). Pure: it reads no image and writes nothing;
  * see apply.ts for writing a cleaned copy. The rules are in analyses/image-cleaning/README.md.
  */
-import { BadRequestError } from '../../src/index.js';
-import type { CleaningRequest, CleaningResponse, ClassFiles, Dataset, DatasetFile } from '../../src/images/index.js';
+import { BadRequestError } from 'flame-sdk';
+import type { CleaningRequest, CleaningResponse, ClassFiles, Dataset, DatasetFile } from 'flame-sdk/images';
 import { buildDataset } from './pooled.js';
 import { parseCleaningRequest, type ValidCleaningRequest } from './request.js';
 

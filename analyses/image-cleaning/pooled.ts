@@ -8,8 +8,8 @@
  * channel counts pool as src/images/pooling.ts documents (grey counts in R, G and B; no alpha is
  * opaque).
  */
-import { meanStd, mergeSums } from '../../src/images/index.js';
-import type { ChannelSums, ClassFiles, Dataset, DatasetFile } from '../../src/images/index.js';
+import { meanStd, mergeSums } from 'flame-sdk/images';
+import type { ChannelSums, ClassFiles, Dataset, DatasetFile } from 'flame-sdk/images';
 
 /** The channel sums of one file from its mean, std and pixel count (width × height). */
 export function fileSums(f: Pick<DatasetFile, 'channels' | 'width' | 'height' | 'mean' | 'std_dev'>): ChannelSums {

@@ -3,9 +3,9 @@
  * {outliers, inliers}}]}`) read from JSON. Every error names the field that is wrong, as a path
  * into the request (`tasks[1].datasets.outliers.class_files["Bag"]["/d/1.png"].current_class`).
  */
-import type { CleaningRequest, Dataset, DatasetFile } from '../../src/images/index.js';
-import { DEFAULT_LIMITS, overLimit } from '../../src/index.js';
-import { fail, integerAt, isObject, numberArrayAt } from '../../src/index.js';
+import type { CleaningRequest, Dataset, DatasetFile } from 'flame-sdk/images';
+import { DEFAULT_LIMITS, overLimit } from 'flame-sdk';
+import { fail, integerAt, isObject, numberArrayAt } from 'flame-sdk';
 
 function className(v: unknown, classes: readonly string[], where: string): string {
   if (typeof v !== 'string') fail(where, `expected a class name, got ${JSON.stringify(v)}`);

@@ -21,7 +21,7 @@
  * (phases/context.ts); a restarted node re-reads its images and re-enters the phases it had gone
  * through. The aggregator holds no image.
  */
-import { BadRequestError, phased, type FlameValue, type StarAnalysis } from '../../src/index.js';
+import { BadRequestError, phased, type FlameValue, type StarAnalysis } from 'flame-sdk';
 import type { DiagnosisAggregate } from './global.js';
 import type { DiagnosisOptions } from './options.js';
 import { DIAGNOSIS_TASKS, KNOWN_DIAGNOSIS_TASKS } from './request.js';

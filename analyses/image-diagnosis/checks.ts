@@ -17,9 +17,9 @@
  */
 import { binOf, histogramQuantile, type BinSpec, type QualityVerdict } from './distribution.js';
 import type { ImageSignals } from './signals.js';
-import type { ImageMetadata } from '../../src/images/index.js';
+import type { ImageMetadata } from 'flame-sdk/images';
 import type { DiagnosisTaskName } from './request.js';
-import { BadRequestError } from '../../src/index.js';
+import { BadRequestError } from 'flame-sdk';
 
 /** The tasks of this module. */
 export const CHECK_TASKS = ['grayscale', 'low_information', 'odd_aspect_ratio'] as const satisfies readonly DiagnosisTaskName[];

@@ -21,9 +21,9 @@
  * per-image hashes (duplicates.ts says why), the candidates' scores, and the decide round's
  * per-file verdicts, which go to the aggregator only (views.ts).
  */
-import type { DisclosureControl } from '../../src/index.js';
-import type { ConfidentJoint, PruneCandidates, ThresholdSums } from '../../src/ml/index.js';
-import { Tensor } from '../../src/index.js';
+import type { DisclosureControl } from 'flame-sdk';
+import type { ConfidentJoint, PruneCandidates, ThresholdSums } from 'flame-sdk/ml';
+import { Tensor } from 'flame-sdk';
 import { SIGNAL_BINS, type SignalHistograms, type SignalName } from './distribution.js';
 
 /** The load round's counts under the policy. */

@@ -5,7 +5,7 @@
  * per-image value leaves a node.
  */
 import type { ImageSignals } from './signals.js';
-import type { ImageMetadata } from '../../src/images/index.js';
+import type { ImageMetadata } from 'flame-sdk/images';
 
 /** A histogram's bins: `bins` equal bins over [min, max]; values outside go to the end bins. */
 export interface BinSpec {

@@ -3,9 +3,9 @@
  * what later phases add. `phase` (and, while training, `step`) say what the nodes run next
  * (src/star/phased.ts).
  */
-import type { Tensor } from '../../src/index.js';
-import type { ConfidentJoint } from '../../src/ml/index.js';
-import type { ImageShape } from '../../src/ml/index.js';
+import type { Tensor } from 'flame-sdk';
+import type { ConfidentJoint } from 'flame-sdk/ml';
+import type { ImageShape } from 'flame-sdk/ml';
 import type { CheckCutoffs } from './checks.js';
 import type { QualityCutoffs } from './distribution.js';
 import type { OutlierModel } from './phases/outliers.js';

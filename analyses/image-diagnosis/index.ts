@@ -18,7 +18,7 @@ import { pipeline } from 'node:stream/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { BadRequestError, limitsFromEnv, resolveLimits, simulate, type DataSourceConfig, type DisclosurePolicy, type FlameSDK, type Limits, type LogLevel } from '../../src/index.js';
+import { BadRequestError, limitsFromEnv, resolveLimits, simulate, type DataSourceConfig, type DisclosurePolicy, type FlameSDK, type Limits, type LogLevel } from 'flame-sdk';
 import { createDiagnosis, diagnosisRounds, type DiagnosisAggregate, type DiagnosisOptions } from './analysis.js';
 import type { NodeDataSpec } from './load.js';
 import { labelsFileText, labelsPathFor } from './model.js';

@@ -8,10 +8,10 @@
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { FlameSDK } from '../../src/index.js';
-import type { FhirDataClient, FileDataClient } from '../../src/index.js';
-import { BadRequestError } from '../../src/index.js';
-import { overLimit } from '../../src/index.js';
+import type { FlameSDK } from 'flame-sdk';
+import type { FhirDataClient, FileDataClient } from 'flame-sdk';
+import { BadRequestError } from 'flame-sdk';
+import { overLimit } from 'flame-sdk';
 import {
   decodeImage,
   defaultFhirLabel,
@@ -27,7 +27,7 @@ import {
   type DecodedImage,
   type ImageMetadata,
   type ImageStats,
-} from '../../src/images/index.js';
+} from 'flame-sdk/images';
 import { imageSignals, type ImageSignals } from './signals.js';
 
 /**

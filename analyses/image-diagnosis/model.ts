@@ -18,11 +18,11 @@
  * directly by the worker, so their probabilities can differ a little.
  * Output: `probabilities`, N×classes in the order of {@link TrainedModel.labels}.
  */
-import { BadRequestError } from '../../src/index.js';
-import { exportClassifierOnnx } from '../../src/ml/index.js';
-import { randomConvSpec, type ConvFeatureSpec } from '../../src/ml/index.js';
-import type { ImageShape } from '../../src/ml/index.js';
-import { averageWeights, type SoftmaxWeights, type Standardizer } from '../../src/ml/index.js';
+import { BadRequestError } from 'flame-sdk';
+import { exportClassifierOnnx } from 'flame-sdk/ml';
+import { randomConvSpec, type ConvFeatureSpec } from 'flame-sdk/ml';
+import type { ImageShape } from 'flame-sdk/ml';
+import { averageWeights, type SoftmaxWeights, type Standardizer } from 'flame-sdk/ml';
 
 /** Name of the hub final result holding the model (raw ONNX bytes). */
 export const MODEL_RESULT_NAME = 'classifier.onnx';

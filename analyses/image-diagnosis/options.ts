@@ -1,5 +1,5 @@
 /** The settings of a diagnosis run and the progress it reports. */
-import type { FilterBy, RankBy } from '../../src/ml/index.js';
+import type { FilterBy, RankBy } from 'flame-sdk/ml';
 import type { NodeDataSpec } from './load.js';
 import type { DiagnosisResult } from './output.js';
 import type { DiagnosisTaskName } from './request.js';

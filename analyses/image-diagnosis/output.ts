@@ -18,7 +18,7 @@
  * when the run stored its trained classifier (`modelResult`, model.ts), `model_result_id` (hub id of
  * the final result `classifier.onnx`) and `model_labels` (the model's output order).
  */
-import { meanStd, mergeSums, type ChannelSums, type Dataset, type DatasetFile } from '../../src/images/index.js';
+import { meanStd, mergeSums, type ChannelSums, type Dataset, type DatasetFile } from 'flame-sdk/images';
 import type { DiagnosisTaskName } from './request.js';
 
 /** A file as a node reports it (before a task's verdict). */

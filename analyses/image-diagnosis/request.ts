@@ -6,10 +6,10 @@
  * checked for shape only; whether they exist is the runner's business.
  */
 import path from 'node:path';
-import { datasetFromFolder, type Dataset, type DatasetFile } from '../../src/images/index.js';
-import { parseRequestJson } from '../../src/index.js';
-import { DEFAULT_LIMITS, overLimit } from '../../src/index.js';
-import { booleanAt, describeValue, fail, integerAt, isObject, nonEmptyString, numberArrayAt, objectAt, type Json } from '../../src/index.js';
+import { datasetFromFolder, type Dataset, type DatasetFile } from 'flame-sdk/images';
+import { parseRequestJson } from 'flame-sdk';
+import { DEFAULT_LIMITS, overLimit } from 'flame-sdk';
+import { booleanAt, describeValue, fail, integerAt, isObject, nonEmptyString, numberArrayAt, objectAt, type Json } from 'flame-sdk';
 
 /** The tasks the diagnosis runs by default (`auto: true` without `tasks`), in output order. */
 export const DIAGNOSIS_TASKS = ['mislabeled_images', 'lighting_conditions', 'blurry', 'odd_size', 'duplicates'] as const;

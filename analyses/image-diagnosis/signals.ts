@@ -8,7 +8,7 @@
  * counts — the hashes only for the duplicates task (see duplicates.ts).
  */
 import { createHash } from 'node:crypto';
-import type { DecodedImage } from '../../src/images/index.js';
+import type { DecodedImage } from 'flame-sdk/images';
 import { lowFrequencyDct, pHashOf, signatureOf } from './perceptual.js';
 
 /** Largest side of the thumbnail a node keeps for feature extraction. */

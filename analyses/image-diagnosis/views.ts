@@ -10,8 +10,8 @@ import type { DiagnosisAggregate, DiagnosisSetup } from './global.js';
 import type { DuplicateMark } from './duplicates.js';
 import { assembleResponse, type DiagnosisResult, type NodeTaskVerdicts } from './output.js';
 import type { DiagnosisTaskName } from './request.js';
-import { disclosureRecord, type NodeDisclosureReport } from '../../src/index.js';
-import { BadRequestError } from '../../src/index.js';
+import { disclosureRecord, type NodeDisclosureReport } from 'flame-sdk';
+import { BadRequestError } from 'flame-sdk';
 
 /** A duplicate mark as its node receives it: `duplicate_of` only when the kept image is the node's own. */
 export type NodeDuplicateMark = Omit<DuplicateMark, 'duplicate_of'> & { duplicate_of?: string };

@@ -38,16 +38,20 @@ export interface ScaffoldResult {
 }
 
 /**
- * Drops the `prepare` script (it builds dist/ in a checkout) from a packed tarball: npm runs it for a
- * `file:` dependency, where dist/ is already built, and asks each user to approve it.
+ * Drops what only a checkout needs from a packed tarball: the `prepare` script (it builds dist/; npm
+ * runs it for a `file:` dependency, where dist/ is already built, and asks each user to approve it)
+ * and the exports' `flame-source` condition (it names TypeScript sources the package does not ship).
  */
-async function withoutPrepare(tarball: string): Promise<void> {
+async function withoutCheckoutParts(tarball: string): Promise<void> {
   const tmp = await fs.mkdtemp(path.join(path.dirname(tarball), '.unpack-'));
   try {
     await promisify(execFile)('tar', ['-xzf', tarball, '-C', tmp]);
     const file = path.join(tmp, 'package', 'package.json');
-    const pkg = JSON.parse(await fs.readFile(file, 'utf8')) as { scripts?: Record<string, string> };
+    const pkg = JSON.parse(await fs.readFile(file, 'utf8')) as { scripts?: Record<string, string>; exports?: Record<string, unknown> };
     if (pkg.scripts) delete pkg.scripts.prepare;
+    for (const target of Object.values(pkg.exports ?? {})) {
+      if (target !== null && typeof target === 'object') delete (target as Record<string, unknown>)['flame-source'];
+    }
     await fs.writeFile(file, `${JSON.stringify(pkg, null, 2)}\n`);
     await promisify(execFile)('tar', ['-czf', tarball, '-C', tmp, 'package']);
   } finally {
@@ -70,7 +74,7 @@ async function packSdk(dest: string): Promise<string> {
   try {
     const { stdout } = await promisify(execFile)('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dest], { cwd: root, env, maxBuffer: 64 * 1024 * 1024 });
     const [{ filename }] = JSON.parse(stdout.slice(stdout.indexOf('['))) as { filename: string }[];
-    await withoutPrepare(path.join(dest, path.basename(filename)));
+    await withoutCheckoutParts(path.join(dest, path.basename(filename)));
     return path.basename(filename);
   } catch (e) {
     throw new InternalError(`could not pack flame-sdk from ${root} for vendor/: ${(e as Error).message}`, { cause: e });

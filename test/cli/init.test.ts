@@ -76,9 +76,14 @@ test('a new analysis repository installs flame-sdk from its vendor/ copy and pas
   const loaded = await exec(process.execPath, ['--input-type=module', '-e', probe], { cwd: dir });
   expect(JSON.parse(loaded.stdout)).toEqual(['function', 'function']);
 
+  // the packed copy has no flame-source condition (it names sources a package does not ship), so a
+  // process started with it, as npm scripts of a flame-sdk checkout start theirs, still loads dist/
+  const vendored = JSON.parse(await fs.readFile(path.join(modules, 'flame-sdk', 'package.json'), 'utf8')) as { exports: Record<string, unknown> };
+  expect(JSON.stringify(vendored.exports)).not.toMatch(/flame-source/);
+
   // every subpath the package exports resolves to a module of the packed tarball
   const subpaths = "Promise.all(['flame-sdk', 'flame-sdk/images', 'flame-sdk/ml', 'flame-sdk/testing', 'flame-sdk/jobs', 'flame-sdk/image-diagnosis', 'flame-sdk/image-cleaning'].map((p) => import(p).then((m) => Object.keys(m).length))).then((n) => console.log(JSON.stringify(n)))";
-  const resolved = await exec(process.execPath, ['--input-type=module', '-e', subpaths], { cwd: dir, env: { ...process.env, DIAGNOSIS_OPTIONS: '' } });
+  const resolved = await exec(process.execPath, ['--input-type=module', '-e', subpaths], { cwd: dir, env: { ...process.env, DIAGNOSIS_OPTIONS: '', NODE_OPTIONS: '--conditions=flame-source' } });
   for (const count of JSON.parse(resolved.stdout) as number[]) expect(count).toBeGreaterThan(0);
 }, 400_000);
 

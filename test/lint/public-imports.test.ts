@@ -1,8 +1,7 @@
 /**
- * The public-surface rule: analyses (and the scaffold `flame init` copies) use flame-sdk through its
- * entry points only — in this repository the files package.json exports (src/index.js is `flame-sdk`,
- * src/images/index.js `flame-sdk/images`, …). Linted with the repository's own ESLint config, as
- * `npm run lint` does.
+ * The public-surface rule: analyses (and the scaffold `flame init` copies) use flame-sdk by its
+ * package names only (`flame-sdk`, `flame-sdk/images`, …), never by a path into src/ — not even to
+ * the entry-point files. Linted with the repository's own ESLint config, as `npm run lint` does.
  */
 import path from 'node:path';
 import { ESLint } from 'eslint';
@@ -17,18 +16,21 @@ async function problems(code: string, file: string, cwd = root): Promise<string[
 
 test('a deep import of src/ in an analysis fails the lint', async () => {
   expect(await problems("import { overLimit } from '../../src/limits.js';\nexport const x = overLimit;\n", 'analyses/image-diagnosis/new-file.ts')).toEqual([
-    expect.stringMatching(/analyses use the package's entry points only: src\/index.js \(flame-sdk\)/),
+    expect.stringMatching(/analyses import the package by name only: flame-sdk, flame-sdk\/images/),
   ]);
+  // The entry-point files by path count as reaching into src/ too.
+  expect(await problems("import { FlameSDK } from '../../src/index.js';\nexport const x = FlameSDK;\n", 'analyses/image-diagnosis/new-file.ts')).toHaveLength(1);
+  expect(await problems("import { mergeSums } from '../../../src/images/index.js';\nexport const x = mergeSums;\n", 'analyses/image-diagnosis/phases/p.ts')).toHaveLength(1);
   expect(await problems("import type { X } from '../../../src/ml/softmax.js';\nexport type Y = X;\n", 'analyses/image-diagnosis/phases/p.ts')).toHaveLength(1);
   expect(await problems("import { x } from '../../apps/jobs/index.js';\nexport const y = x;\n", 'analyses/image-diagnosis/new-file.ts')).toHaveLength(1);
   expect(await problems("import { FlameSDK } from 'flame-sdk/dist/src/sdk.js';\nexport const x = FlameSDK;\n", 'analyses/x/index.ts')).toHaveLength(1);
 });
 
-test('entry-point imports and relative imports within the analysis pass', async () => {
+test('package-name imports and relative imports within the analysis pass', async () => {
   const code = [
-    "import { FlameSDK } from '../../src/index.js';",
-    "import { mergeSums } from '../../src/images/index.js';",
-    "import { averageWeights } from '../../../src/ml/index.js';",
+    "import { FlameSDK } from 'flame-sdk';",
+    "import { mergeSums } from 'flame-sdk/images';",
+    "import { averageWeights } from 'flame-sdk/ml';",
     "import { parseRequest } from './request.js';",
     'export const used = [FlameSDK, mergeSums, averageWeights, parseRequest];',
     '',

@@ -2,8 +2,8 @@
  * Confident learning, step 3 (ranking filters only): nodes send their top prune scores per cell of
  * the global joint; the aggregator finds each cell's cut-off score.
  */
-import { localPruneCandidates, pruneCutoffsFrom, type FilterBy, type PruneCandidates, type RankBy } from '../../../src/ml/index.js';
-import type { Phase } from '../../../src/index.js';
+import { localPruneCandidates, pruneCutoffsFrom, type FilterBy, type PruneCandidates, type RankBy } from 'flame-sdk/ml';
+import type { Phase } from 'flame-sdk';
 import { disclosePruneCandidates } from '../disclosure.js';
 import type { DiagnosisAggregate } from '../global.js';
 import { probabilitiesOf, settled, confidentLearningPhase, type DiagnosisContext, type NodeState } from './context.js';

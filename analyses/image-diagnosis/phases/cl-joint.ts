@@ -2,8 +2,8 @@
  * Confident learning, step 2: nodes count their confident joint (given × confident class) under
  * the global thresholds; the aggregator adds them up.
  */
-import { localConfidentJoint, mergeConfidentJoints, type ConfidentJoint } from '../../../src/ml/index.js';
-import type { Phase } from '../../../src/index.js';
+import { localConfidentJoint, mergeConfidentJoints, type ConfidentJoint } from 'flame-sdk/ml';
+import type { Phase } from 'flame-sdk';
 import { discloseJoint } from '../disclosure.js';
 import type { DiagnosisAggregate } from '../global.js';
 import { thresholdsOf } from './cl-thresholds.js';

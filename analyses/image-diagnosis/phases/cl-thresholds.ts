@@ -2,8 +2,8 @@
  * Confident learning, step 1 (src/ml/confident-learning.ts): nodes send per-class sums of their
  * out-of-sample probabilities; the aggregator turns them into the per-class thresholds.
  */
-import { localThresholdSums, mergeThresholdSums, thresholdsFrom, type ThresholdSums } from '../../../src/ml/index.js';
-import type { Phase } from '../../../src/index.js';
+import { localThresholdSums, mergeThresholdSums, thresholdsFrom, type ThresholdSums } from 'flame-sdk/ml';
+import type { Phase } from 'flame-sdk';
 import { discloseThresholdSums } from '../disclosure.js';
 import type { DiagnosisAggregate } from '../global.js';
 import { probabilitiesOf, settled, confidentLearningPhase, type DiagnosisContext, type NodeState } from './context.js';

@@ -2,14 +2,14 @@
  * What every phase of the diagnosis shares: the run's resolved settings and progress reporting
  * (one per analysis), and what a node keeps in memory between rounds (one per node).
  */
-import type { Tensor } from '../../../src/index.js';
-import { BadRequestError } from '../../../src/index.js';
-import { DEFAULT_LABEL_ISSUE_OPTIONS, type FilterBy, type RankBy } from '../../../src/ml/index.js';
-import { DEFAULT_FEDERATED_TRAINING, outOfFoldProbabilities, type NodeData } from '../../../src/ml/index.js';
-import { DEFAULT_PCA } from '../../../src/ml/index.js';
-import type { FlameSDK } from '../../../src/index.js';
-import type { DisclosureControl } from '../../../src/index.js';
-import type { Phase } from '../../../src/index.js';
+import type { Tensor } from 'flame-sdk';
+import { BadRequestError } from 'flame-sdk';
+import { DEFAULT_LABEL_ISSUE_OPTIONS, type FilterBy, type RankBy } from 'flame-sdk/ml';
+import { DEFAULT_FEDERATED_TRAINING, outOfFoldProbabilities, type NodeData } from 'flame-sdk/ml';
+import { DEFAULT_PCA } from 'flame-sdk/ml';
+import type { FlameSDK } from 'flame-sdk';
+import type { DisclosureControl } from 'flame-sdk';
+import type { Phase } from 'flame-sdk';
 import type { DiagnosisAggregate } from '../global.js';
 import type { LocalData } from '../load.js';
 import type { DiagnosisOptions } from '../options.js';

@@ -5,14 +5,14 @@
  * with `modelResult` stores the trained classifier on the hub first (model.ts).
  */
 import { Readable } from 'node:stream';
-import { BadRequestError } from '../../../src/index.js';
-import { mergeSums, toChannelSums, type ChannelSums } from '../../../src/images/index.js';
-import { findLabelIssues, type FilterBy, type RankBy } from '../../../src/ml/index.js';
-import { projectFeatures, type Pca } from '../../../src/ml/index.js';
-import type { FlameSDK } from '../../../src/index.js';
-import { disclosureRecord, type NodeDisclosureReport } from '../../../src/index.js';
-import type { ExcludedNode, NodeResult } from '../../../src/index.js';
-import type { Phase } from '../../../src/index.js';
+import { BadRequestError } from 'flame-sdk';
+import { mergeSums, toChannelSums, type ChannelSums } from 'flame-sdk/images';
+import { findLabelIssues, type FilterBy, type RankBy } from 'flame-sdk/ml';
+import { projectFeatures, type Pca } from 'flame-sdk/ml';
+import type { FlameSDK } from 'flame-sdk';
+import { disclosureRecord, type NodeDisclosureReport } from 'flame-sdk';
+import type { ExcludedNode, NodeResult } from 'flame-sdk';
+import type { Phase } from 'flame-sdk';
 import { aspectRatioVerdict, checkValues, grayscaleVerdict, lowInformationVerdict } from '../checks.js';
 import { blurVerdict, lightingVerdict, signalValues, sizeVerdict, type QualityVerdict } from '../distribution.js';
 import type { DiagnosisAggregate } from '../global.js';

@@ -3,12 +3,12 @@
  * extractor) and, with a user classifier, its probabilities; they send per-feature sums, from which
  * the aggregator pools the standardisation the training uses, and starts the iterate phase.
  */
-import { Tensor } from '../../../src/index.js';
-import { BadRequestError } from '../../../src/index.js';
-import { ConvFeatureExtractor, OnnxFeatureExtractor, type FeatureExtractor } from '../../../src/ml/index.js';
-import { DEFAULT_PCA, initialBasis } from '../../../src/ml/index.js';
-import { localFeatureSums, mergeFeatureSums, standardizerFrom } from '../../../src/ml/index.js';
-import type { Phase } from '../../../src/index.js';
+import { Tensor } from 'flame-sdk';
+import { BadRequestError } from 'flame-sdk';
+import { ConvFeatureExtractor, OnnxFeatureExtractor, type FeatureExtractor } from 'flame-sdk/ml';
+import { DEFAULT_PCA, initialBasis } from 'flame-sdk/ml';
+import { localFeatureSums, mergeFeatureSums, standardizerFrom } from 'flame-sdk/ml';
+import type { Phase } from 'flame-sdk';
 import type { DiagnosisAggregate, DiagnosisSetup } from '../global.js';
 import type { LocalData } from '../load.js';
 import { diagnosisConvSpec } from '../model.js';

@@ -4,11 +4,11 @@
  * iterations. The maths of both protocols is src/ml's (cross-validation.ts, projection.ts); this
  * phase moves their tensors and keeps each fold's final head in the global.
  */
-import { Tensor } from '../../../src/index.js';
-import { nodeFolds, localRoundUpdate, selectRows } from '../../../src/ml/index.js';
-import { DEFAULT_PCA, localCovarianceProduct, mergePowerStep } from '../../../src/ml/index.js';
-import { averageWeights, standardize, zeroWeights, type SoftmaxWeights } from '../../../src/ml/index.js';
-import type { Phase } from '../../../src/index.js';
+import { Tensor } from 'flame-sdk';
+import { nodeFolds, localRoundUpdate, selectRows } from 'flame-sdk/ml';
+import { DEFAULT_PCA, localCovarianceProduct, mergePowerStep } from 'flame-sdk/ml';
+import { averageWeights, standardize, zeroWeights, type SoftmaxWeights } from 'flame-sdk/ml';
+import type { Phase } from 'flame-sdk';
 import { discloseUpdate } from '../disclosure.js';
 import type { DiagnosisAggregate } from '../global.js';
 import { f32, f64, settled, type DiagnosisContext, type NodeState } from './context.js';

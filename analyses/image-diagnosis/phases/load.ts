@@ -3,12 +3,12 @@
  * shapes (and, for the duplicates task, per-image hashes); the aggregator settles the setup every
  * later phase uses: classes, pooled pixel mean/std, the common shape, quality cut-offs, duplicates.
  */
-import { BadRequestError } from '../../../src/index.js';
-import { meanStd, mergeSums, toChannelSums, type ChannelSums } from '../../../src/images/index.js';
-import { overLimit } from '../../../src/index.js';
-import type { FlameSDK } from '../../../src/index.js';
-import { DisclosureControl } from '../../../src/index.js';
-import type { OpeningPhase } from '../../../src/index.js';
+import { BadRequestError } from 'flame-sdk';
+import { meanStd, mergeSums, toChannelSums, type ChannelSums } from 'flame-sdk/images';
+import { overLimit } from 'flame-sdk';
+import type { FlameSDK } from 'flame-sdk';
+import { DisclosureControl } from 'flame-sdk';
+import type { OpeningPhase } from 'flame-sdk';
 import { checkCutoffsFrom, checkValues, countCheckImage, emptyCheckHistograms, mergeCheckHistograms, needsCheckHistograms, type CheckHistograms } from '../checks.js';
 import { discloseLoadCounts } from '../disclosure.js';
 import { countImage, cutoffsFrom, emptyHistograms, mergeHistograms, signalValues, type SignalHistograms } from '../distribution.js';

@@ -14,8 +14,8 @@
  * The phase runs after the training, so every node scores the features in the same state
  * (standardised when the iterate phase ran); the score does not depend on that standardisation.
  */
-import { BadRequestError, Tensor } from '../../../src/index.js';
-import type { Phase } from '../../../src/index.js';
+import { BadRequestError, Tensor } from 'flame-sdk';
+import type { Phase } from 'flame-sdk';
 import { binOf, histogramQuantile, type BinSpec } from '../distribution.js';
 import type { DiagnosisAggregate } from '../global.js';
 import { f64, settled, type DiagnosisContext, type NodeState } from './context.js';
