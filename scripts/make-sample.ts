@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { classFolderName } from '../src/images/dataset.js';
 import { FASHION_MNIST_CLASSES, readIdxImageSet } from '../src/images/idx.js';
+import { SeededRandom } from '../src/ml/random.js';
 
 const SOURCE = '/usr/share/datasets/fashion-mnist';
 // SAMPLE_SEED draws another sample the same way (scripts/measure-cleaning.ts measures on such held-out ones)
@@ -22,16 +23,10 @@ const NODES = ['node-a', 'node-b', 'node-c'];
 const FLIP_RATE = 0.08;
 const LIGHTING_RATE = 0.05;
 
-/** mulberry32: a tiny seeded PRNG, so the sample does not depend on Math.random. */
+/** Uniform numbers in [0, 1) from a seed (the SDK's mulberry32), so the sample does not depend on Math.random. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new SeededRandom(seed);
+  return () => random.next();
 }
 
 function shuffle<T>(items: T[], rnd: () => number): T[] {

@@ -12,6 +12,7 @@ import { makeFederation } from '../helpers/federation.js';
 import { startNatsServer, type TestNatsServer } from '../helpers/nats.js';
 import { startS3Server, type S3TestServer } from '../helpers/s3server.js';
 import { ensureBuilt, killHard, outcomeOf, startNode, type NodeProcess } from './node-process.js';
+import { SeededRandom } from '../../src/ml/random.js';
 
 jest.setTimeout(600_000);
 
@@ -37,15 +38,10 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-/** A small seeded generator (mulberry32). */
+/** Uniform numbers in [0, 1) from a seed (the SDK's mulberry32). */
 function prng(seed: number): () => number {
-  let t = seed >>> 0;
-  return () => {
-    t = (t + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(t ^ (t >>> 15), 1 | t);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new SeededRandom(seed);
+  return () => random.next();
 }
 
 interface RunReport {

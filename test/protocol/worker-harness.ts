@@ -9,6 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import sharp from 'sharp';
 import { WorkerClient, type WorkerClientOptions } from '../../apps/protocol/client.js';
+import { SeededRandom } from '../../src/ml/random.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -30,16 +31,10 @@ export function tempDir(prefix: string): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), prefix));
 }
 
-/** A tiny deterministic generator (mulberry32), so test data and fuzz input repeat exactly. */
+/** Uniform numbers in [0, 1) from a seed (the SDK's mulberry32), so test data and fuzz input repeat exactly. */
 export function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new SeededRandom(seed);
+  return () => random.next();
 }
 
 /** Grey stripes with a random period, phase and contrast, plus noise: `h` horizontal, `v` vertical. */

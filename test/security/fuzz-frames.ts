@@ -24,17 +24,12 @@ import {
 } from 'apache-arrow';
 import { encodeValue, HEADER_BYTES, KIND_TAGS, Tensor, type FlameValue, type ValueKind } from '../../src/codec/index.js';
 import { hostileValues, lengthFields, readLength, type LengthField } from './arrow-frames.js';
+import { SeededRandom } from '../../src/ml/random.js';
 
-/** mulberry32: small, fast, deterministic. */
+/** Uniform numbers in [0, 1) from a seed (the SDK's mulberry32), so a fuzz run repeats exactly. */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new SeededRandom(seed);
+  return () => random.next();
 }
 
 /** A frame as a tree: its kind and payload; composites also keep their JSON and part frames. */
