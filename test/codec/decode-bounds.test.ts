@@ -3,19 +3,10 @@
  * tensor shapes, composite part lengths, the envelope's reserved bytes, and keys that would
  * rewrite a decoded object's prototype.
  */
-import { crc32 } from 'node:zlib';
 import { BadRequestError } from '../../src/errors.js';
-import { decodeValue, encodeValue, HEADER_BYTES, KIND_TAGS, type FlameValue, type ValueKind } from '../../src/codec/index.js';
+import { decodeValue, encodeValue, type FlameValue } from '../../src/codec/index.js';
+import { seal } from '../security/fuzz-frames.js';
 
-function frame(kind: ValueKind, payload: Buffer): Buffer {
-  const head = Buffer.alloc(HEADER_BYTES);
-  head.write('FLMV', 0, 'latin1');
-  head.writeUInt8(1, 4);
-  head.writeUInt8(KIND_TAGS[kind], 5);
-  head.writeBigUInt64LE(BigInt(payload.length), 8);
-  head.writeUInt32LE(crc32(payload) >>> 0, 16);
-  return Buffer.concat([head, payload]);
-}
 
 function timed(f: () => unknown): number {
   const t0 = performance.now();
@@ -29,7 +20,7 @@ function timed(f: () => unknown): number {
 
 describe('JSON nesting', () => {
   it('refuses 10^6 levels quickly (V8 alone needs over a second, and readers then overflow)', () => {
-    const deep = frame('json', Buffer.from('['.repeat(1e6) + ']'.repeat(1e6)));
+    const deep = seal('json', Buffer.from('['.repeat(1e6) + ']'.repeat(1e6)));
     expect(() => decodeValue(deep, 'message "deep"')).toThrow(/message "deep": JSON nested deeper than 512 levels/);
     const ms = timed(() => decodeValue(deep, 'x'));
     console.log(`10^6-deep JSON refused in ${ms.toFixed(1)} ms`);
@@ -52,7 +43,7 @@ describe('tensor shapes', () => {
     head.writeUInt8(2, 0); // float64
     head.writeUInt8(3, 1);
     for (let i = 0; i < 3; i++) head.writeUInt32LE(0xffffffff, 4 + 4 * i);
-    const bomb = frame('tensor', Buffer.concat([head, Buffer.alloc(16)]));
+    const bomb = seal('tensor', Buffer.concat([head, Buffer.alloc(16)]));
     expect(() => decodeValue(bomb, 'weights "w"')).toThrow(BadRequestError);
     expect(() => decodeValue(bomb, 'weights "w"')).toThrow(/weights "w".*needs .* data bytes, found 16/);
   });
@@ -64,7 +55,7 @@ describe('composite values', () => {
     const payload = Buffer.concat([Buffer.alloc(4), json, Buffer.alloc(8)]);
     payload.writeUInt32LE(json.length, 0);
     payload.writeBigUInt64LE(1n << 60n, 4 + json.length);
-    expect(() => decodeValue(frame('composite', payload), 'result "c"')).toThrow(/result "c": truncated composite part 0/);
+    expect(() => decodeValue(seal('composite', payload), 'result "c"')).toThrow(/result "c": truncated composite part 0/);
   });
 
   it('keeps a "__proto__" key as an own property instead of rewriting the prototype', () => {
@@ -74,7 +65,7 @@ describe('composite values', () => {
     head.writeUInt32LE(json.length);
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(part.length));
-    const out = decodeValue(frame('composite', Buffer.concat([head, json, len, part])), 'v') as Record<string, unknown>;
+    const out = decodeValue(seal('composite', Buffer.concat([head, json, len, part])), 'v') as Record<string, unknown>;
     expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
     expect(Object.keys(out)).toEqual(['__proto__', 'ok']);
     expect(Buffer.isBuffer(Object.getOwnPropertyDescriptor(out, '__proto__')?.value)).toBe(true);

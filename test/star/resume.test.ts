@@ -80,16 +80,22 @@ async function undisturbed(): Promise<{ total: number; round: number }> {
   }
 }
 
+
+/** A promise and the function that resolves it: a test's "this node stopped here" signal. */
+function signal(): { stop: () => void; stopped: Promise<void> } {
+  let stop!: () => void;
+  const stopped = new Promise<void>((r) => (stop = r));
+  return { stop, stopped };
+}
 test('an aggregator stopped after round 2 and started again finishes with the undisturbed result', async () => {
   const expected = await undisturbed();
   const f = await federation();
   try {
-    let stop: (() => void) | undefined;
-    const stopped = new Promise<void>((r) => (stop = r));
+    const { stop, stopped } = signal();
     const first = counting({
       onAggregate: async (round) => {
         if (round === 3) {
-          stop!();
+          stop();
           await new Promise(() => undefined); // this aggregator never finishes round 3: it is dropped here
         }
       },
@@ -115,12 +121,11 @@ test('an analyzer stopped in round 3 and started again rebuilds its state and th
   const expected = await undisturbed();
   const f = await federation();
   try {
-    let stop: (() => void) | undefined;
-    const stopped = new Promise<void>((r) => (stop = r));
+    const { stop, stopped } = signal();
     const first = counting({
       onAnalyze: async (node, round) => {
         if (node === 'y' && round === 3) {
-          stop!();
+          stop();
           await new Promise(() => undefined); // y took round 3 and is dropped before it answers
         }
       },
@@ -141,13 +146,12 @@ test('an analyzer stopped after it checkpointed its answer but before it sent it
   try {
     const first = counting();
     const [x, y, agg] = await Promise.all(NODES.map((n) => f.connect(n)));
-    let stop: (() => void) | undefined;
-    const stopped = new Promise<void>((r) => (stop = r));
+    const { stop, stopped } = signal();
     // y dies between saving its round-3 checkpoint and sending the answer (the send never happens).
     const send = y.sendIntermediateResult.bind(y);
     y.sendIntermediateResult = (async (to: string, value: never, o?: never) => {
       if ((value as { round?: number }).round === 3) {
-        stop!();
+        stop();
         return new Promise<string>(() => undefined);
       }
       return send(to, value, o);
@@ -168,12 +172,11 @@ test('an analyzer that closes (a pod stopped with SIGTERM) and is started again 
     const ref = counting();
     const refRuns = await Promise.all((await Promise.all(nodes.map((n) => undisturbedFed.connect(n)))).map((s) => runStar(s, ref.analysis, opts)));
     const expected = refRuns[refRuns.length - 1].result;
-    let stop: (() => void) | undefined;
-    const stopped = new Promise<void>((r) => (stop = r));
+    const { stop, stopped } = signal();
     const first = counting({
       onAnalyze: async (node, round) => {
         if (node === 'y' && round === 2) {
-          stop!();
+          stop();
           await new Promise(() => undefined);
         }
       },
