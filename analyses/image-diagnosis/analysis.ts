@@ -4,8 +4,9 @@
  *   load          nodes decode their images; send channel sums, signal histograms, shapes, (hashes)
  *   features      nodes extract features (random conv or a user ONNX extractor) and, with a user
  *                 classifier, its probabilities; send feature sums for pooled standardisation
- *   iterate       K-fold × R rounds of federated averaging of a softmax head, one fold after the
- *                 other; the first rounds also carry the federated PCA power iterations
+ *   iterate       K-fold cross-validation heads in closed form: per-fold sums of the quantised
+ *                 features (one round), then the softmax temperature from summed log-losses (one
+ *                 round); the same rounds also carry the federated PCA power iterations
  *   cl-thresholds / cl-joint / cl-cutoffs   confident learning on out-of-sample probabilities:
  *                 per-class threshold sums, confident-joint counts, prune-score candidates
  *   outliers      (the outliers task only) per-class feature sums, then a histogram of the

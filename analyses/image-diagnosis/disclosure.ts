@@ -14,16 +14,16 @@
  *   outliers task's class feature sums (with their sums) and of the confident joint; `confident_joint`: its cells, merged within rows (row sums kept);
  * - `prune_candidates`: score lists of classes the node holds fewer than the minimum of (the list
  *   length would tell the count);
- * - `model_updates`: a fold's model update trained on fewer images than the minimum is withheld.
+ * - `fold_sums`: a fold's sums (Gram matrix and label cross-products of its images' features) over
+ *   fewer images than the minimum are withheld.
  *
  * Not counts, and shared as before: the class names a node holds, channel sums (over pixels),
- * feature sums and covariance products (over at least the minimum of images), the duplicates task's
+ * feature sums and covariance products (over at least the minimum of images), the temperature log-losses, the duplicates task's
  * per-image hashes (duplicates.ts says why), the candidates' scores, and the decide round's
  * per-file verdicts, which go to the aggregator only (views.ts).
  */
 import type { DisclosureControl } from 'flame-sdk';
-import type { ConfidentJoint, PruneCandidates, ThresholdSums } from 'flame-sdk/ml';
-import { Tensor } from 'flame-sdk';
+import type { ConfidentJoint, GramSums, PruneCandidates, ThresholdSums } from 'flame-sdk/ml';
 import { SIGNAL_BINS, type SignalHistograms, type SignalName } from './distribution.js';
 
 /** The load round's counts under the policy. */
@@ -68,9 +68,14 @@ export function disclosePruneCandidates(control: DisclosureControl, candidates: 
   return out;
 }
 
-/** A fold's model update, or a zero-weight one (ignored by the average) when trained on too few images. */
-export function discloseUpdate(control: DisclosureControl, u: { w: Tensor; b: Tensor; count: number }): { w: Tensor; b: Tensor; count: number } {
-  const count = control.count('model_updates', u.count);
-  if (count === u.count) return u;
-  return { w: Tensor.zeros('float32', u.w.shape), b: Tensor.zeros('float32', u.b.shape), count: 0 };
+/** Per-fold sums, with the folds the node holds fewer images of than its minimum withheld (zeros, count 0). */
+export function discloseGramSums(control: DisclosureControl, sums: GramSums): GramSums {
+  const out: GramSums = { ...sums, counts: [...sums.counts], gram: [...sums.gram], cross: [...sums.cross] };
+  sums.counts.forEach((n, f) => {
+    if (control.count('fold_sums', n) === n) return;
+    out.counts[f] = 0;
+    out.gram[f] = new Float64Array(sums.gram[f].length);
+    out.cross[f] = new Float64Array(sums.cross[f].length);
+  });
+  return out;
 }

@@ -31,6 +31,8 @@ export interface DiagnosisSetup {
   duplicates: Record<string, Record<string, NodeDuplicateMark>>;
   /** Images over every node. */
   count: number;
+  /** Random filters of the built-in extractor (model.ts's featureFilterCount of the load round's images), from the features round on. */
+  filters?: number;
   /** Cut-offs of the grayscale and low_information checks, only when one of them runs (checks.ts). */
   checks?: CheckCutoffs;
 }
@@ -50,8 +52,10 @@ export interface DiagnosisAggregate {
   setup: DiagnosisSetup;
   /** The pooled feature standardisation (after the features round). */
   standardizer?: { mean: Tensor; invStd: Tensor };
-  /** Iterate rounds (`step` is the fold × round): global weights of that round (`w`, `b`). */
-  weights?: { w: Tensor; b: Tensor } | null;
+  /** Between the two training steps: each fold's ridge head before its temperature (`w`, `b`). */
+  rawHeads?: Array<{ w: Tensor; b: Tensor }>;
+  /** The softmax temperature chosen for the fold heads (after training). */
+  temperature?: number;
   /** Final weights of every fold (cl-thresholds on), each `{w, b}`. */
   foldWeights?: Array<{ w: Tensor; b: Tensor }>;
   /** Training images of every fold, summed over the nodes (weights of the exported model's average). */

@@ -33,10 +33,13 @@ export interface DiagnosisOptions {
   classifier?: string;
   /** A user ONNX feature extractor (N×C×H×W → N×D) instead of the built-in random convolutions. */
   featureExtractor?: string;
-  /** Cross-validation folds (default 5) and federated-averaging rounds per fold (default 20). */
+  /** Cross-validation folds (default 5); each fold's head is solved in closed form (src/ml/ridge.ts). */
   folds?: number;
-  /** Federated-averaging rounds per fold (default 20). */
-  rounds?: number;
+  /**
+   * `hflip` (default): the heads also train on left–right mirrored copies and predict from the mean
+   * of an image's and its mirror's features; `none` where a mirrored image would be of another class.
+   */
+  augment?: 'hflip' | 'none';
   /** Confident learning's filter and ranking (default `both` / `self_confidence`). */
   filterBy?: FilterBy;
   /** Confident learning's ranking within class pruning (default `self_confidence`). */

@@ -27,7 +27,7 @@ export const LOCAL_NODE = 'node-1';
 /** Share of the job's completeness spent checking that files exist. */
 const CHECK_SHARE = 0.05;
 
-/** Options of {@link runDiagnosisJob}: the job's, and the diagnosis settings (folds, rounds, classifier, …). */
+/** Options of {@link runDiagnosisJob}: the job's, and the diagnosis settings (folds, classifier, …). */
 export interface DiagnosisJobOptions extends JobOptions, Omit<DiagnoseOptions, 'nodes' | 'onProgress' | 'onTaskResult'> {}
 
 /** A file the diagnosis job left out: path, why, and the node (always {@link LOCAL_NODE}). */

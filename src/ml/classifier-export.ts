@@ -22,15 +22,23 @@ function appendHead(g: GraphBuilder, features: string, standardizer: Standardize
 
 /**
  * One model `pixels` (N×C×H×W, 0–1 scale) → `probabilities` (N×classes) from the built-in
- * extractor's spec, the pooled standardisation and the trained head.
+ * extractor's spec, the pooled standardisation and the trained head; with `mirror`, the features
+ * are the mean of the image's and its left–right mirror's.
  */
-export function exportClassifierOnnx(spec: ConvFeatureSpec, standardizer: Standardizer, weights: SoftmaxWeights): Uint8Array {
+export function exportClassifierOnnx(spec: ConvFeatureSpec, standardizer: Standardizer, weights: SoftmaxWeights, options: { mirror?: boolean } = {}): Uint8Array {
   const dim = convFeatureDim(spec);
   if (dim !== weights.dim) throw new BadRequestError(`classifier export: extractor makes ${dim} features, head expects ${weights.dim}`);
   const { channels, height, width } = spec.input;
   const g = new GraphBuilder('flame_classifier');
   g.input('pixels', 'float32', ['batch', channels, height, width]);
-  appendHead(g, appendConvFeatures(g, 'pixels', spec), standardizer, weights, 'probabilities');
+  let features = appendConvFeatures(g, 'pixels', spec);
+  if (options.mirror) {
+    // The mean of the image's and its left–right mirror's features (Slice backwards along the width).
+    const mirrored = g.op('Slice', ['pixels', g.int64s('mirror_starts', [1], [-1]), g.int64s('mirror_ends', [1], [-(width + 1)]), g.int64s('mirror_axes', [1], [3]), g.int64s('mirror_steps', [1], [-1])]);
+    const both = g.op('Add', [features, appendConvFeatures(g, mirrored, spec)]);
+    features = g.op('Mul', [both, g.floats('half', [], [0.5])]);
+  }
+  appendHead(g, features, standardizer, weights, 'probabilities');
   g.output('probabilities', 'float32', ['batch', weights.classes]);
   return encodeModel(g.build(), { docString: 'flame-sdk classifier: random-conv features + federated softmax head' });
 }

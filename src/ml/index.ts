@@ -1,5 +1,5 @@
 /**
- * The ML layer: ONNX model writing, image features, the federated softmax head with
+ * The ML layer: ONNX model writing, image features, softmax heads solved in closed form with
  * cross-validation, federated confident learning and a federated 2-D projection.
  *
  * @module flame-sdk/ml
@@ -9,6 +9,7 @@ export * from './pixels.js';
 export * from './random.js';
 export * from './features.js';
 export * from './softmax.js';
+export * from './ridge.js';
 export * from './cross-validation.js';
 export * from './classifier-export.js';
 export * from './confident-learning.js';

@@ -42,7 +42,7 @@ test('the sample as npm start runs it: suppression is reported in result and rep
   expect(d.noise).toBeNull();
   expect(d.suppressed_total).toBeGreaterThan(0);
   for (const node of NODES) {
-    expect(Object.keys(d.suppressed[node]).sort()).toEqual(['class_counts', 'colour_images', 'confident_joint', 'histogram_bins', 'model_updates', 'prune_candidates', 'shape_counts']);
+    expect(Object.keys(d.suppressed[node]).sort()).toEqual(['class_counts', 'colour_images', 'confident_joint', 'fold_sums', 'histogram_bins', 'prune_candidates', 'shape_counts']);
     expect(d.suppressed[node].histogram_bins).toBeGreaterThan(0);
   }
   // Measured: lighting F1 1.000 both; mislabeled F1 0.480 → 0.404 (the confident-joint cells).

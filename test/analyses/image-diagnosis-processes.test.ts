@@ -22,8 +22,8 @@ afterAll(() => s3.close());
 
 const NODES = ['node-a', 'node-b', 'node-c'];
 const TASKS = ['mislabeled_images', 'lighting_conditions', 'duplicates'] as const;
-// Few folds and rounds keep the run short; the protocol is the same.
-const OPTIONS = { tasks: [...TASKS], folds: 3, rounds: 4, datasetUuid: 'sample' };
+// Few folds keep the run short; the protocol is the same.
+const OPTIONS = { tasks: [...TASKS], folds: 3, datasetUuid: 'sample' };
 
 function runNode(env: Record<string, string>): Promise<CliRun> {
   return runCli(['run', 'analyses/image-diagnosis/index.ts', '--timeout-ms', '60000'], env);
@@ -57,7 +57,7 @@ test('3 node processes + aggregator on NATS + S3 flag the same images as the sim
   });
   try {
     const [simulated, runs] = await Promise.all([
-      diagnose({ dataset_uuid: 'sample', tasks: TASKS.map((name) => ({ name })) }, { folds: 3, rounds: 4, disclosure: { minCount: 3 }, nodes: NODES.map((id) => ({ id, dataSources: source(id) })) }),
+      diagnose({ dataset_uuid: 'sample', tasks: TASKS.map((name) => ({ name })) }, { folds: 3, disclosure: { minCount: 3 }, nodes: NODES.map((id) => ({ id, dataSources: source(id) })) }),
       Promise.all([...NODES.map((id) => runNode(env(id, true))), runNode(env('agg', false))]),
     ]);
     for (const r of runs) expect({ code: r.code, stderr: r.code === 0 ? '' : r.stderr.slice(-2000) }).toEqual({ code: 0, stderr: '' });

@@ -10,9 +10,8 @@ import path from 'node:path';
 import { BadRequestError } from '../../src/errors.js';
 import { datasetFromFolder, decodeImage, mergeSums, meanStd, type Dataset } from '../../src/images/index.js';
 import { exportClassifierOnnx } from '../../src/ml/classifier-export.js';
-import { trainFederated } from '../../src/ml/cross-validation.js';
 import { ConvFeatureExtractor, randomConvSpec } from '../../src/ml/features.js';
-import { localFeatureSums, standardize, standardizerFrom } from '../../src/ml/softmax.js';
+import { localFeatureSums, localUpdate, standardize, standardizerFrom, zeroWeights } from '../../src/ml/softmax.js';
 import { diagnose, findDuplicates, flaggedPaths, parseDiagnosisRequest, summaryRows, type DiagnosisResult } from '../../analyses/image-diagnosis/index.js';
 
 const SAMPLE = path.resolve('data/sample');
@@ -169,7 +168,7 @@ describe('diagnosis on data/sample', () => {
     const features = await extractor.extract({ count: paths.length, channels: 1, height: 28, width: 28, data: pixels });
     await extractor.release();
     const st = standardizerFrom(localFeatureSums(features, extractor.dim));
-    const weights = await trainFederated([{ features: standardize(features, st), labels: Int32Array.from(labels) }], extractor.dim, 10, { rounds: 3 });
+    const { weights } = await localUpdate(zeroWeights(extractor.dim, 10), standardize(features, st), Int32Array.from(labels), { epochs: 3 });
     const dir = await mkdtemp(path.join(os.tmpdir(), 'diag-clf-'));
     const classifier = path.join(dir, 'classifier.onnx');
     await writeFile(classifier, exportClassifierOnnx(spec, st, weights));

@@ -28,7 +28,7 @@ afterAll(() => s3.close());
 const ANALYZERS = ['node-a', 'node-b', 'node-c'];
 const TASKS = ['mislabeled_images', 'lighting_conditions', 'duplicates'] as const;
 // Few folds and rounds keep the run short; the protocol is the same.
-const OPTIONS = JSON.stringify({ tasks: [...TASKS], folds: 3, rounds: 4, datasetUuid: 'sample' });
+const OPTIONS = JSON.stringify({ tasks: [...TASKS], folds: 3, datasetUuid: 'sample' });
 const SAMPLE = path.join(REPO_ROOT, 'data/sample');
 
 function runNode(env: Record<string, string>): Promise<CliRun> {

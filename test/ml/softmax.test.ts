@@ -3,7 +3,8 @@
  */
 import * as ort from 'onnxruntime-node';
 import { exportClassifierOnnx, exportHeadOnnx } from '../../src/ml/classifier-export.js';
-import { assignFolds, crossValidatedProbabilities, trainFederated } from '../../src/ml/cross-validation.js';
+import { crossValidatedProbabilities } from '../../src/ml/cross-validation.js';
+import { contentDigest, releaseGramSessions } from '../../src/ml/ridge.js';
 import { ConvFeatureExtractor, randomConvSpec } from '../../src/ml/features.js';
 import { SeededRandom } from '../../src/ml/random.js';
 import {
@@ -20,7 +21,10 @@ import {
 } from '../../src/ml/softmax.js';
 import { SIDE, shapesDataset } from './synthetic-images.js';
 
-afterAll(() => releaseTrainingSessions());
+afterAll(async () => {
+  await releaseTrainingSessions();
+  await releaseGramSessions();
+});
 
 function gaussianData(n: number, dim: number, classes: number, seed: number) {
   const rng = new SeededRandom(seed);
@@ -93,30 +97,9 @@ describe('softmax head', () => {
       expect(after.invStd[j]).toBeCloseTo(1, 3);
     }
   });
-
-  it('learns separable data by federated averaging over 3 nodes', async () => {
-    // Same seed → same class centres; the last 300 samples are held out.
-    const data = gaussianData(900, 8, 4, 3);
-    const train = { features: data.features.subarray(0, 600 * 8), labels: data.labels.subarray(0, 600) };
-    const nodes = [0, 1, 2].map((k) => ({ features: train.features.subarray(k * 200 * 8, (k + 1) * 200 * 8), labels: train.labels.subarray(k * 200, (k + 1) * 200) }));
-    let rounds = 0;
-    const w = await trainFederated(nodes, 8, 4, { rounds: 4, onRound: () => rounds++ });
-    expect(rounds).toBe(4);
-    expect(accuracy(predictProbabilities(w, data.features.subarray(600 * 8)), data.labels.subarray(600), 4)).toBeGreaterThan(0.9);
-    const untrained = predictProbabilities(zeroWeights(8, 4), data.features);
-    expect(untrained[0]).toBeCloseTo(0.25, 6);
-  });
 });
 
 describe('cross-validation', () => {
-  it('assigns balanced folds', () => {
-    const f = assignFolds(103, 5, 1);
-    const sizes = [0, 0, 0, 0, 0];
-    f.forEach((v) => sizes[v]++);
-    expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
-    expect(() => assignFolds(10, 1, 1)).toThrow(/folds must be an integer ≥ 2/);
-  });
-
   it('gives out-of-sample probabilities for every sample of every node and favours the true class of planted flips', async () => {
     const { batch, labels } = shapesDataset(360, 21);
     const spec = randomConvSpec({ input: { channels: 1, height: SIDE, width: SIDE }, mean: [0.3], std: [0.3], filterCount: 8, kernelSize: 3, poolGrid: 2 });
@@ -128,10 +111,16 @@ describe('cross-validation', () => {
     for (const i of flipped) noisy[i] = (labels[i] + 1) % 3;
     const dim = extractor.dim;
     const bounds = [0, 100, 250, 360];
-    const nodes = [0, 1, 2].map((k) => ({ features: features.subarray(bounds[k] * dim, bounds[k + 1] * dim), labels: noisy.subarray(bounds[k], bounds[k + 1]) }));
-    let folds = 0;
-    const cv = await crossValidatedProbabilities(nodes, { classes: 3, folds: 3, rounds: 5, local: { batchSize: 16 }, onFold: () => folds++ });
-    expect(folds).toBe(3);
+    const size = SIDE * SIDE;
+    const digests = Uint32Array.from({ length: 360 }, (_, i) => contentDigest(new Uint8Array(batch.data.buffer, batch.data.byteOffset + i * size * 4, size * 4)));
+    const nodes = [0, 1, 2].map((k) => ({
+      features: features.subarray(bounds[k] * dim, bounds[k + 1] * dim),
+      labels: noisy.subarray(bounds[k], bounds[k + 1]),
+      digests: digests.subarray(bounds[k], bounds[k + 1]),
+    }));
+    const cv = await crossValidatedProbabilities(nodes, { classes: 3, folds: 3 });
+    expect(cv.heads).toHaveLength(3);
+    expect(new Set(cv.folds.flatMap((f) => [...f]))).toEqual(new Set([0, 1, 2]));
     expect(cv.probabilities.map((p) => p.length)).toEqual([300, 450, 330]);
     const all = new Float32Array(360 * 3);
     cv.probabilities.forEach((p, k) => all.set(p, bounds[k] * 3));
@@ -151,7 +140,7 @@ describe('exportClassifierOnnx', () => {
     await extractor.release();
     const standardizer = standardizerFrom(localFeatureSums(features, extractor.dim));
     const z = standardize(features, standardizer);
-    const weights = await trainFederated([{ features: z, labels }], extractor.dim, 3, { rounds: 5, local: { batchSize: 16 } });
+    const { weights } = await localUpdate(zeroWeights(extractor.dim, 3), z, labels, { epochs: 5, batchSize: 16 });
     const expected = predictProbabilities(weights, z);
 
     const session = await ort.InferenceSession.create(exportClassifierOnnx(spec, standardizer, weights));

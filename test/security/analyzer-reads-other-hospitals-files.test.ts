@@ -75,7 +75,7 @@ test('an analyzer receives none of the other hospitals’ file paths, file names
       return msg;
     };
   };
-  const options: DiagnosisOptions = { datasetUuid: 'attack', folds: 3, rounds: 3 };
+  const options: DiagnosisOptions = { datasetUuid: 'attack', folds: 3 };
   const { outcome, outcomes } = await simulate(createDiagnosis(options), {
     nodes: NODES.map((id) => ({ id, dataSources: [{ id: 'images', type: 'folder' as const, path: path.join(SAMPLE, id) }] })),
     maxRounds: diagnosisRounds(options),

@@ -5,7 +5,7 @@
 import type { Tensor } from 'flame-sdk';
 import { BadRequestError } from 'flame-sdk';
 import { DEFAULT_LABEL_ISSUE_OPTIONS, type FilterBy, type RankBy } from 'flame-sdk/ml';
-import { DEFAULT_FEDERATED_TRAINING, outOfFoldProbabilities, type NodeData } from 'flame-sdk/ml';
+import { DEFAULT_CROSS_VALIDATION, outOfFoldProbabilities } from 'flame-sdk/ml';
 import { DEFAULT_PCA } from 'flame-sdk/ml';
 import type { FlameSDK } from 'flame-sdk';
 import type { DisclosureControl } from 'flame-sdk';
@@ -15,6 +15,9 @@ import type { LocalData } from '../load.js';
 import type { DiagnosisOptions } from '../options.js';
 import type { DiagnosisResult } from '../output.js';
 import { DIAGNOSIS_TASKS, type DiagnosisTaskName } from '../request.js';
+
+/** Steps the training takes in the iterate phase: the fold sums, then the temperature (phases/iterate.ts). */
+export const TRAIN_STEPS = 2;
 
 /** Which tasks need features, training, confident learning. */
 export function needs(tasks: readonly DiagnosisTaskName[], o: DiagnosisOptions): { features: boolean; train: boolean; cl: boolean } {
@@ -29,9 +32,7 @@ export interface DiagnosisContext {
   tasks: DiagnosisTaskName[];
   need: { features: boolean; train: boolean; cl: boolean };
   folds: number;
-  /** Federated-averaging rounds per fold. */
-  rounds: number;
-  /** Iterate steps that train (folds × rounds) and that run the PCA power iterations. */
+  /** Iterate steps that train (2: sums, temperature; 0 without training) and that run the PCA power iterations. */
   trainSteps: number;
   pcaSteps: number;
   filterBy: FilterBy;
@@ -47,16 +48,14 @@ export interface DiagnosisContext {
 /** Resolves `options` for one run. */
 export function diagnosisContext(options: DiagnosisOptions, tasks: DiagnosisTaskName[] = [...(options.tasks ?? DIAGNOSIS_TASKS)]): DiagnosisContext {
   const need = needs(tasks, options);
-  const folds = options.folds ?? DEFAULT_FEDERATED_TRAINING.folds;
-  const rounds = options.rounds ?? DEFAULT_FEDERATED_TRAINING.rounds;
+  const folds = options.folds ?? DEFAULT_CROSS_VALIDATION.folds;
   let lastProgress = 0;
   return {
     options,
     tasks,
     need,
     folds,
-    rounds,
-    trainSteps: need.train ? folds * rounds : 0,
+    trainSteps: need.train ? TRAIN_STEPS : 0,
     pcaSteps: need.features && options.projections !== false ? DEFAULT_PCA.iterations + 1 : 0,
     filterBy: options.filterBy ?? DEFAULT_LABEL_ISSUE_OPTIONS.filterBy,
     rankBy: options.rankBy ?? DEFAULT_LABEL_ISSUE_OPTIONS.rankBy,
@@ -70,11 +69,15 @@ export function diagnosisContext(options: DiagnosisOptions, tasks: DiagnosisTask
   };
 }
 
-/** A node's labels (class indices) and feature rows (standardised from the iterate phase on). */
+/** A node's labels (class indices), feature rows (standardised from the iterate phase on) and content digests. */
 export interface NodeFeatures {
   labels: Int32Array;
   values: Float32Array;
   dim: number;
+  /** A 32-bit hash of each image's thumbnail: its cross-validation fold follows from it (ridge.ts's contentFolds). */
+  digests: Uint32Array;
+  /** The features of each image's left–right mirror (with `augment: 'hflip'`), until the iterate phase averages them in. */
+  mirrored?: Float32Array;
 }
 
 /** What a node keeps in memory between rounds. */
@@ -89,8 +92,8 @@ export interface NodeState {
   features?: NodeFeatures;
   /** Fold of each image, from the iterate phase on. */
   folds?: Int32Array;
-  /** Cached training rows of the current fold. */
-  train?: NodeData & { fold: number };
+  /** The rows the fold sums are taken over (images, then their mirrors): 8-bit codes, labels, folds; until the sums are sent. */
+  trainRows?: { codes: Uint8Array; labels: Int32Array; folds: Int32Array };
   /** Out-of-sample (or the user classifier's) probabilities, once known. */
   probs?: Float32Array;
   /** The outliers task's score of every image, once scored (phases/outliers.ts). */

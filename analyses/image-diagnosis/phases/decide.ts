@@ -16,7 +16,7 @@ import type { Phase } from 'flame-sdk';
 import { aspectRatioVerdict, checkValues, grayscaleVerdict, lowInformationVerdict } from '../checks.js';
 import { blurVerdict, lightingVerdict, signalValues, sizeVerdict, type QualityVerdict } from '../distribution.js';
 import type { DiagnosisAggregate } from '../global.js';
-import { diagnosisConvSpec, MODEL_RESULT_NAME, trainedModel } from '../model.js';
+import { diagnosisConvSpec, featureFilterCount, mirrors, MODEL_RESULT_NAME, trainedModel } from '../model.js';
 import { assembleResponse, type NodeFile, type NodeTaskVerdicts } from '../output.js';
 import type { DiagnosisTaskName } from '../request.js';
 import { ownResponse, withDuplicateOf } from '../views.js';
@@ -110,7 +110,7 @@ export function decideLocal(s: NodeState, g: DiagnosisAggregate, ctx: { cl: bool
 }
 
 /** Builds the trained classifier (model.ts) and submits it to the hub; returns its result id. */
-async function storeModel(prev: DiagnosisAggregate, sdk: FlameSDK): Promise<string> {
+async function storeModel(prev: DiagnosisAggregate, sdk: FlameSDK, mirror: boolean): Promise<string> {
   const { setup, standardizer, foldWeights, foldCounts } = prev;
   const classes = setup.classes.length;
   if (!standardizer || !foldWeights?.length || !foldCounts || foldCounts.length !== foldWeights.length) {
@@ -118,10 +118,11 @@ async function storeModel(prev: DiagnosisAggregate, sdk: FlameSDK): Promise<stri
   }
   const dim = standardizer.mean.data.length;
   const model = trainedModel(
-    diagnosisConvSpec(setup.shape, setup.mean, setup.std_dev),
+    diagnosisConvSpec(setup.shape, setup.mean, setup.std_dev, setup.filters ?? featureFilterCount(setup.count)),
     { mean: f32(standardizer.mean), invStd: f32(standardizer.invStd) },
     foldWeights.map((fw, k) => ({ weights: { dim, classes, w: f32(fw.w), b: f32(fw.b) }, count: foldCounts[k] })),
     setup.classes,
+    { mirror },
   );
   return sdk.results.sendResultStream(Readable.from([Buffer.from(model.bytes)]), { name: MODEL_RESULT_NAME, contentType: 'application/onnx' });
 }
@@ -141,7 +142,7 @@ export async function mergeDecide(
   const verdicts = partials.map((r) => r.value.verdicts);
   const result = assembleResponse(datasetUuid, tasks, classes, withDuplicateOf(verdicts, prev.setup));
   if (options.modelResult) {
-    result.model_result_id = await storeModel(prev, sdk);
+    result.model_result_id = await storeModel(prev, sdk, mirrors(options));
     result.model_labels = [...classes];
   }
   const record = disclosureRecord(reports);

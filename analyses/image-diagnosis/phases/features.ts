@@ -5,13 +5,13 @@
  */
 import { Tensor } from 'flame-sdk';
 import { BadRequestError } from 'flame-sdk';
-import { ConvFeatureExtractor, OnnxFeatureExtractor, type FeatureExtractor } from 'flame-sdk/ml';
+import { ConvFeatureExtractor, OnnxFeatureExtractor, contentDigest, type FeatureExtractor } from 'flame-sdk/ml';
 import { DEFAULT_PCA, initialBasis } from 'flame-sdk/ml';
 import { localFeatureSums, mergeFeatureSums, standardizerFrom } from 'flame-sdk/ml';
 import type { Phase } from 'flame-sdk';
 import type { DiagnosisAggregate, DiagnosisSetup } from '../global.js';
 import type { LocalData } from '../load.js';
-import { diagnosisConvSpec } from '../model.js';
+import { diagnosisConvSpec, featureFilterCount, mirrors } from '../model.js';
 import { f64, settled, type DiagnosisContext, type NodeFeatures, type NodeState } from './context.js';
 
 /**
@@ -19,11 +19,12 @@ import { f64, settled, type DiagnosisContext, type NodeFeatures, type NodeState 
  * `sumSquares`) for the pooled standardisation.
  *
  * @property featureSums The node's sums over its feature rows.
+ * @property images The node's images (its mirrored copies, when summed too, are not counted).
  * @property featureSums.__type.count Feature rows summed.
  * @property featureSums.__type.sum Σ x per feature.
  * @property featureSums.__type.sumSquares Σ x² per feature.
  */
-export type FeaturesPartial = { featureSums: { count: number; sum: Tensor; sumSquares: Tensor } };
+export type FeaturesPartial = { images: number; featureSums: { count: number; sum: Tensor; sumSquares: Tensor } };
 
 const FEATURE_CHUNK = 2048;
 
@@ -50,8 +51,8 @@ export function toProbabilities(rows: Float32Array, classes: number): Float32Arr
   return out;
 }
 
-/** Runs `extractor` over a node's thumbnails (grouped by shape, in chunks), row per image. */
-async function runOverThumbnails(extractor: FeatureExtractor, data: LocalData): Promise<Float32Array> {
+/** Runs `extractor` over a node's thumbnails (grouped by shape, in chunks; mirrored left–right with `mirror`), row per image. */
+async function runOverThumbnails(extractor: FeatureExtractor, data: LocalData, mirror = false): Promise<Float32Array> {
   const dim = extractor.dim;
   const out = new Float32Array(data.images.length * dim);
   const groups = new Map<string, number[]>();
@@ -68,15 +69,25 @@ async function runOverThumbnails(extractor: FeatureExtractor, data: LocalData): 
     for (let start = 0; start < idx.length; start += FEATURE_CHUNK) {
       const part = idx.slice(start, start + FEATURE_CHUNK);
       const batch = new Float32Array(part.length * size);
+      const w = first.thumbWidth;
       part.forEach((i, r) => {
         const t = data.images[i].signals.thumbnail;
-        for (let k = 0; k < size; k++) batch[r * size + k] = t[k] / 255;
+        if (!mirror) for (let k = 0; k < size; k++) batch[r * size + k] = t[k] / 255;
+        else for (let row = 0; row < size; row += w) for (let x = 0; x < w; x++) batch[r * size + row + x] = t[row + w - 1 - x] / 255;
       });
       const rows = await extractor.extract({ count: part.length, channels: first.thumbChannels, height: first.thumbHeight, width: first.thumbWidth, data: batch });
       part.forEach((i, r) => out.set(rows.subarray(r * dim, (r + 1) * dim), i * dim));
     }
   }
   return out;
+}
+
+/** Each image's content digest: its thumbnail's shape and pixels (the same image, the same fold, on any node). */
+export function imageDigests(data: LocalData): Uint32Array {
+  return Uint32Array.from(data.images, (im) => {
+    const t = im.signals;
+    return contentDigest(t.thumbnail, contentDigest(Uint8Array.of(t.thumbChannels, t.thumbHeight, t.thumbWidth)));
+  });
 }
 
 /**
@@ -89,9 +100,10 @@ export async function extractFeatures(s: NodeState, setup: DiagnosisSetup, ctx: 
   const labels = Int32Array.from(s.data.images, (im) => classes.indexOf(im.label));
   const extractor: FeatureExtractor = options.featureExtractor
     ? await OnnxFeatureExtractor.fromFile(options.featureExtractor)
-    : await ConvFeatureExtractor.create(diagnosisConvSpec(setup.shape, setup.mean, setup.std_dev));
+    : await ConvFeatureExtractor.create(diagnosisConvSpec(setup.shape, setup.mean, setup.std_dev, featureFilterCount(setup.count)));
   try {
-    s.features = { labels, values: await runOverThumbnails(extractor, s.data), dim: extractor.dim };
+    s.features = { labels, values: await runOverThumbnails(extractor, s.data), dim: extractor.dim, digests: imageDigests(s.data) };
+    if (mirrors(options) && ctx.need.train) s.features.mirrored = await runOverThumbnails(extractor, s.data, true);
   } finally {
     await extractor.release();
   }
@@ -108,28 +120,28 @@ export async function extractFeatures(s: NodeState, setup: DiagnosisSetup, ctx: 
 
 /** Node side: the sums of the node's feature rows (it refuses below its minimum count). */
 export function featureSums(s: NodeState): FeaturesPartial {
-  const { values, dim }: NodeFeatures = settled(s.features, 'features');
-  const sums = localFeatureSums(values, dim);
-  s.control.requireRecords(sums.count, `diagnosis on node "${s.nodeId}" (feature sums)`);
-  return { featureSums: { count: sums.count, sum: new Tensor('float64', [dim], sums.sum), sumSquares: new Tensor('float64', [dim], sums.sumSquares) } };
+  const { values, dim, mirrored }: NodeFeatures = settled(s.features, 'features');
+  // With mirrored copies the heads train on both, so both are standardised alike.
+  const sums = mirrored ? mergeFeatureSums([localFeatureSums(values, dim), localFeatureSums(mirrored, dim)]) : localFeatureSums(values, dim);
+  s.control.requireRecords(values.length / dim, `diagnosis on node "${s.nodeId}" (feature sums)`);
+  return { images: values.length / dim, featureSums: { count: sums.count, sum: new Tensor('float64', [dim], sums.sum), sumSquares: new Tensor('float64', [dim], sums.sumSquares) } };
 }
 
 /**
- * Aggregator side: the pooled standardisation and the iterate phase's start (zero weights, the PCA's
- * seeded basis); only the setup's count when nothing iterates. The images counted from here on are
+ * Aggregator side: the pooled standardisation and the iterate phase's start (the PCA's seeded basis); only the setup's count when nothing iterates. The images counted from here on are
  * those of the nodes still in the run.
  */
 export function mergeFeatures(partials: readonly FeaturesPartial[], previous: DiagnosisAggregate, iterate: { train: boolean; pca: boolean }): DiagnosisAggregate {
   const merged = mergeFeatureSums(partials.map((p) => ({ count: p.featureSums.count, sum: f64(p.featureSums.sum), sumSquares: f64(p.featureSums.sumSquares) })));
   const st = standardizerFrom(merged);
-  const base: DiagnosisAggregate = { phase: previous.phase, setup: { ...previous.setup, count: merged.count } };
+  // The filter count follows the images of the load round, so the exported model can rebuild the extractor.
+  const base: DiagnosisAggregate = { phase: previous.phase, setup: { ...previous.setup, count: partials.reduce((a, p) => a + p.images, 0), filters: previous.setup.filters ?? featureFilterCount(previous.setup.count) } };
   if (!iterate.train && !iterate.pca) return base;
   const dim = st.mean.length;
   const m = DEFAULT_PCA.components + DEFAULT_PCA.oversample;
   return {
     ...base,
     standardizer: { mean: new Tensor('float32', [dim], st.mean), invStd: new Tensor('float32', [dim], st.invStd) },
-    weights: null,
     basis: iterate.pca ? new Tensor('float64', [dim * m], initialBasis(dim, m, DEFAULT_PCA.seed)) : null,
     pca: null,
   };

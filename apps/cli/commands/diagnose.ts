@@ -93,14 +93,13 @@ interface CommonOpts extends LimitOptions {
   filterBy?: FilterBy;
   rankBy?: RankBy;
   folds?: number;
-  rounds?: number;
   exportModel?: string;
   report?: string;
   /** `flame diagnose --root`: dataset folders the report's thumbnails may be read from. */
   root?: string[];
 }
 
-function common(o: CommonOpts): Pick<DiagnoseOptions, 'classifier' | 'featureExtractor' | 'filterBy' | 'rankBy' | 'folds' | 'rounds' | 'exportModel' | 'limits'> {
+function common(o: CommonOpts): Pick<DiagnoseOptions, 'classifier' | 'featureExtractor' | 'filterBy' | 'rankBy' | 'folds' | 'exportModel' | 'limits'> {
   return {
     limits: commandLimits(o),
     ...(o.exportModel ? { exportModel: path.resolve(o.exportModel) } : {}),
@@ -109,19 +108,17 @@ function common(o: CommonOpts): Pick<DiagnoseOptions, 'classifier' | 'featureExt
     ...(o.filterBy ? { filterBy: o.filterBy } : {}),
     ...(o.rankBy ? { rankBy: o.rankBy } : {}),
     ...(o.folds ? { folds: o.folds } : {}),
-    ...(o.rounds ? { rounds: o.rounds } : {}),
   };
 }
 
 function addCommonOptions(c: Command): Command {
   const withOptions = c
     .option('--out <file>', 'write the seed-000 response (JSON) here')
-    .option('--classifier <onnx>', 'user ONNX classifier (N×C×H×W → N×classes) instead of the federated softmax head')
+    .option('--classifier <onnx>', 'user ONNX classifier (N×C×H×W → N×classes) instead of the federated cross-validated heads')
     .option('--feature-extractor <onnx>', 'user ONNX feature extractor (N×C×H×W → N×D) instead of random convolutions')
     .option('--filter-by <how>', 'confident learning filter: both, prune_by_noise_rate, prune_by_class, confident_learning, predicted_neq_given')
     .option('--rank-by <score>', 'ranking for prune_by_class: self_confidence, normalized_margin')
     .option('--folds <k>', 'cross-validation folds', intOption('--folds', { min: 2 }))
-    .option('--rounds <n>', 'federated-averaging rounds per fold', intOption('--rounds'))
     .option('--export-model <file.onnx>', 'also write the trained mislabeled_images classifier (ONNX) and <file>.labels.txt beside it')
     .option('--report <file.html>', 'also write the self-contained HTML report (projection, thumbnails, counts)');
   return addLimitOptions(withOptions, ['maxClasses', 'maxImagePixels']);

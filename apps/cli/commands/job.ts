@@ -56,9 +56,8 @@ export function registerJob(program: Command): void {
 
   jobCommand(job, 'diagnose', 'start_diagnosis_job: diagnose the request\'s dataset (paths on this machine)', 'diagnosis request JSON {auto, dataset_uuid, dataset, tasks}', ['maxClasses', 'maxImagePixels'])
     .option('--folds <k>', 'cross-validation folds of the mislabeled task', intOption('--folds', { min: 2 }))
-    .option('--rounds <n>', 'federated-averaging rounds per fold', intOption('--rounds'))
-    .action((opts: JobCliOptions & { folds?: number; rounds?: number }) =>
-      runJobCommand(opts, (u, r, s, o) => startDiagnosisJob(u, r, s, { ...o, ...(opts.folds ? { folds: opts.folds } : {}), ...(opts.rounds ? { rounds: opts.rounds } : {}) })),
+    .action((opts: JobCliOptions & { folds?: number }) =>
+      runJobCommand(opts, (u, r, s, o) => startDiagnosisJob(u, r, s, { ...o, ...(opts.folds ? { folds: opts.folds } : {}) })),
     );
 
   jobCommand(job, 'clean', 'start_cleaning_job: corrected and removed files from a diagnosis result', 'cleaning request JSON {auto, dataset_uuid, tasks}', ['maxClasses'])
