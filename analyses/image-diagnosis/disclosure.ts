@@ -3,7 +3,7 @@
  * shares goes through its {@link DisclosureControl}, under these kinds (the names its report uses):
  *
  * - a node with fewer images than its minimum count refuses to take part (load and features rounds);
- * - `histogram_bins`: the five signal histograms of the load round (luma percentiles, sharpness,
+ * - `histogram_bins`: the six signal histograms of the load round (three luma percentiles, sharpness,
  *   area, aspect): bins merged into neighbours, totals kept, so the quality cut-offs move at most
  *   by the width of a merged group; so too, with the opt-in tasks, the chroma and entropy
  *   histograms (checks.ts) and the outliers task's score histogram (phases/outliers.ts);

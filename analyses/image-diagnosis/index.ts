@@ -31,7 +31,7 @@ export { checkDataset, DIAGNOSIS_TASKS, KNOWN_DIAGNOSIS_TASKS, OPT_IN_DIAGNOSIS_
 export { loadLocalData, type LocalData, type LocalImage, type NodeDataSpec } from './load.js';
 export { findDuplicates, DEFAULT_DUPLICATE_DISTANCE, DEFAULT_MIN_CORRELATION, type DuplicateMark, type HashedImage } from './duplicates.js';
 export { lowFrequencyDct, pHashOf, signatureOf, parseSignature, signatureCorrelation, SIGNATURE_LENGTH } from './perceptual.js';
-export { QUALITY_RULES, cutoffsFrom, type QualityCutoffs } from './distribution.js';
+export { QUALITY_RULES, cutoffsFrom, type QualityCutoffs, type QualityRules } from './distribution.js';
 export { imageSignals, hammingDistance, type ImageSignals } from './signals.js';
 export { CHECK_BINS, CHECK_RULES, checkCutoffsFrom, type CheckCutoffs, type CheckHistograms, type CheckSignal } from './checks.js';
 export { OUTLIER_BINS, OUTLIER_RULES, outlierScores, type OutlierModel, type OutliersPartial } from './phases/outliers.js';

@@ -1,6 +1,6 @@
 /**
  * Per-image quality signals computed where the image lives, from its decoded pixels: brightness
- * (mean and 1st/99th percentile of luma), sharpness (variance of the Laplacian), a 64-bit DCT
+ * (mean and 1st/99th/99.9th percentile of luma), sharpness (variance of the Laplacian), a 64-bit DCT
  * hash and a low-frequency signature for near duplicates (perceptual.ts), an exact-content
  * digest, colour (channel difference) and grey-level entropy for the opt-in checks
  * (checks.ts), and a small thumbnail kept in
@@ -22,6 +22,12 @@ export interface ImageSignals {
   lumaLow: number;
   /** 99th percentile of luma (the highlights; low = under-exposed). */
   lumaHigh: number;
+  /**
+   * 99.9th percentile of luma (the brightest detail; low = even the brightest pixels are dim). It
+   * tells a dim image from a dark object with bright edges; on images of fewer than 1,000 pixels
+   * it is the brightest pixel, on larger ones a few hot pixels do not lift it.
+   */
+  lumaTop: number;
   /** Variance of the 4-neighbour Laplacian of luma (0–1 scale); low = blurry. */
   laplacianVariance: number;
   /** 64-bit pHash as 16 hex digits (perceptual.ts). */
@@ -193,6 +199,7 @@ export function imageSignals(img: DecodedImage): ImageSignals {
     brightness: total / n / 255,
     lumaLow: histogramPercentile(hist, n, 0.01) / 255,
     lumaHigh: histogramPercentile(hist, n, 0.99) / 255,
+    lumaTop: histogramPercentile(hist, n, 0.999) / 255,
     laplacianVariance: laplacianVariance(luma, height, width),
     phash: pHashOf(dct),
     signature: signatureOf(dct),

@@ -1,5 +1,5 @@
 /**
- * The `blurry`, `odd_size` and `duplicates` tasks of the federated diagnosis against planted faults
+ * The `lighting_conditions`, `blurry`, `odd_size` and `duplicates` tasks of the federated diagnosis against planted faults
  * in small synthetic image sets spread over simulated nodes: exactly the planted images are flagged,
  * the cut-offs come from the merged distribution of every node (a node holding only blurred or only
  * large images cannot hide them), and duplicates are found across nodes from hashes alone.
@@ -21,7 +21,7 @@ import {
   type DiagnosedFile,
   imageSignals,
 } from '../../analyses/image-diagnosis/index.js';
-import { sharpnessOf } from '../../analyses/image-diagnosis/distribution.js';
+import { countImage, cutoffsFrom, emptyHistograms, lightingVerdict, sharpnessOf, signalValues } from '../../analyses/image-diagnosis/distribution.js';
 import { seeded } from '../protocol/worker-harness.js';
 
 let tmp: string;
@@ -78,6 +78,97 @@ async function sharpness(file: string): Promise<number> {
   const img = await decodeImage(file);
   return sharpnessOf(imageSignals(img), metadataFromStats(imageStatsFromPixels(img.pixels, img.width, img.height, img.channels, img.maxValue)));
 }
+
+/** A copy of a grey image with every pixel mapped by `f`. */
+async function writeMapped(src: string, file: string, f: (v: number) => number): Promise<void> {
+  const { data, info } = await sharp(src).greyscale().raw().toBuffer({ resolveWithObject: true });
+  await mkdir(path.dirname(file), { recursive: true });
+  await sharp(Buffer.from(data.map((v) => Math.round(f(v)))), { raw: { width: info.width, height: info.height, channels: 1 } }).png().toFile(file);
+}
+
+/**
+ * A naturally dark object, well lit: a dark texture (luma 10–70) with five white pixels (a seam, a
+ * button) — fewer than 1% of its 1,024 pixels, so its 99th percentile stays dark while its 99.9th
+ * is white.
+ */
+async function writeDarkObject(file: string, rand: () => number): Promise<void> {
+  const px = Buffer.alloc(32 * 32);
+  for (let i = 0; i < px.length; i++) px[i] = 10 + Math.round(rand() * 60);
+  for (let k = 0; k < 5; k++) px[37 + 97 * k] = 255;
+  await mkdir(path.dirname(file), { recursive: true });
+  await sharp(px, { raw: { width: 32, height: 32, channels: 1 } }).png().toFile(file);
+}
+
+/** The signals the quality rules judge, computed here from one file's pixels. */
+async function valuesOf(file: string): Promise<ReturnType<typeof signalValues>> {
+  const img = await decodeImage(file);
+  return signalValues(imageSignals(img), metadataFromStats(imageStatsFromPixels(img.pixels, img.width, img.height, img.channels, img.maxValue)));
+}
+
+describe('lighting_conditions', () => {
+  // 40 textures on node-a and node-b plus 2 dark objects with white details on each; node-c holds
+  // 3 darkened (×0.3) and 3 brightened (grey floor 150) copies of node-a textures, as bench/diagnosis.ts makes them.
+  let nodes: Record<string, string>;
+  let planted: Map<string, string>;
+  let darkObjects: string[];
+  beforeAll(async () => {
+    const rand = seeded(31);
+    nodes = { 'node-a': path.join(tmp, 'light', 'a'), 'node-b': path.join(tmp, 'light', 'b'), 'node-c': path.join(tmp, 'light', 'c') };
+    darkObjects = [];
+    for (const n of ['node-a', 'node-b']) {
+      for (let i = 0; i < 20; i++) await writeTexture(path.join(nodes[n], i % 2 ? 'x' : 'y', `${n}-${i}.png`), 32, 32, rand);
+      for (let i = 0; i < 2; i++) {
+        const file = path.join(nodes[n], 'x', `${n}-dark-object-${i}.png`);
+        await writeDarkObject(file, rand);
+        darkObjects.push(file);
+      }
+    }
+    planted = new Map();
+    for (let i = 0; i < 6; i++) {
+      const dark = i < 3;
+      const file = path.join(nodes['node-c'], i % 2 ? 'x' : 'y', `${dark ? 'darkened' : 'brightened'}-${i}.png`);
+      await writeMapped(path.join(nodes['node-a'], i % 2 ? 'x' : 'y', `node-a-${i}.png`), file, dark ? (v) => v * 0.3 : (v) => 150 + (v * 105) / 255);
+      planted.set(file, dark ? 'too_dark' : 'too_bright');
+    }
+  });
+
+  test('exactly the darkened and brightened copies are flagged, not the dark objects the 99th percentile alone would call dark; pooled == federated', async () => {
+    const tasks = [{ name: 'lighting_conditions' }];
+    const spread = Object.entries(nodes).map(([id, folder]) => ({ id, data: { folder } }));
+    const r = await diagnose({ dataset_uuid: 'light', tasks }, { nodes: spread, projections: false, disclosure: { minCount: 1 } });
+    const outliers = taskFiles(r, 'lighting_conditions', 'outliers');
+    expect(sorted(outliers.keys())).toEqual(sorted(planted.keys()));
+    for (const [file, f] of outliers) expect(f.issue).toBe(planted.get(file));
+    for (const file of darkObjects) expect(taskFiles(r, 'lighting_conditions', 'inliers').has(file)).toBe(true);
+
+    // Not vacuous: with the global cut-offs (the same histograms, counted here), every dark object's
+    // 99th percentile is below the dark cut-off — the old rule's false positives — and only its
+    // brightest detail (99.9th percentile) clears it; the darkened copies are below both.
+    const all = [...taskFiles(r, 'lighting_conditions', 'inliers').keys(), ...outliers.keys()];
+    expect(all).toHaveLength(50);
+    const h = emptyHistograms();
+    const values = new Map<string, ReturnType<typeof signalValues>>();
+    for (const f of all) {
+      values.set(f, await valuesOf(f));
+      countImage(h, values.get(f)!);
+    }
+    const c = cutoffsFrom(h);
+    for (const f of darkObjects) {
+      const v = values.get(f)!;
+      expect(v.lumaHigh).toBeLessThan(c.darkBelow);
+      expect(v.lumaTop).toBeGreaterThan(c.darkTopBelow);
+      expect(lightingVerdict(v, c).issue).toBeNull();
+    }
+    for (const [f, issue] of planted) {
+      expect(lightingVerdict(values.get(f)!, c).issue).toBe(issue);
+      if (issue === 'too_dark') expect(outliers.get(f)!.score).toBeCloseTo(values.get(f)!.lumaHigh, 6);
+    }
+
+    // One node holding every image flags the same files as the three nodes.
+    const pooled = await diagnose({ dataset_uuid: 'light', auto: false, dataset: await pooledDataset(Object.values(nodes)), tasks }, { projections: false, disclosure: { minCount: 1 } });
+    expect(sorted(flaggedPaths(pooled, 'lighting_conditions'))).toEqual(sorted(planted.keys()));
+  }, 30_000);
+});
 
 describe('blurry', () => {
   // 40 sharp textures on node-a and node-b (2 classes each), 4 strongly blurred copies of node-a
