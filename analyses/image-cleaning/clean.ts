@@ -36,7 +36,7 @@ export interface CleaningOptions {
   minConfidence?: number;
   /**
    * With `auto: true`, act on a mislabeled outlier only when its given class's confidence is at
-   * most this, in [0, 1]; default {@link DEFAULT_MAX_GIVEN_CONFIDENCE}. Below 1, an outlier without
+   * most this, in [0, 1]; default the request's `max_given_confidence`, else {@link DEFAULT_MAX_GIVEN_CONFIDENCE}. Below 1, an outlier without
    * confidence vectors is left too (its confidence is unknown); 1 acts on every outlier.
    */
   maxGivenConfidence?: number;
@@ -191,7 +191,7 @@ export function planCleaning(request: CleaningRequest | ValidCleaningRequest | u
   if (!(minConfidence >= 0 && minConfidence <= 1)) {
     throw new BadRequestError(`minConfidence: expected a number in [0, 1], got ${minConfidence}`);
   }
-  const maxGiven = options.maxGivenConfidence ?? DEFAULT_MAX_GIVEN_CONFIDENCE;
+  const maxGiven = options.maxGivenConfidence ?? req.max_given_confidence ?? DEFAULT_MAX_GIVEN_CONFIDENCE;
   if (!(maxGiven >= 0 && maxGiven <= 1)) {
     throw new BadRequestError(`maxGivenConfidence: expected a number in [0, 1], got ${maxGiven}`);
   }

@@ -5,7 +5,7 @@
  */
 import type { CleaningRequest, Dataset, DatasetFile } from 'flame-sdk/images';
 import { DEFAULT_LIMITS, overLimit } from 'flame-sdk';
-import { fail, integerAt, isObject, numberArrayAt } from 'flame-sdk';
+import { describeValue, fail, integerAt, isObject, numberArrayAt } from 'flame-sdk';
 
 function className(v: unknown, classes: readonly string[], where: string): string {
   if (typeof v !== 'string') fail(where, `expected a class name, got ${JSON.stringify(v)}`);
@@ -86,11 +86,18 @@ export interface CleaningTask {
 export interface ValidCleaningRequest extends Omit<CleaningRequest, 'tasks'> {
   /** The verdicts to clean by, in the request's order. */
   tasks: CleaningTask[];
+  /**
+   * Optional (an extension of seed 000): with `auto: true`, act on a mislabeled outlier only when
+   * its given class's confidence is at most this, in [0, 1] (`CleaningOptions.maxGivenConfidence`,
+   * which overrides it; default `DEFAULT_MAX_GIVEN_CONFIDENCE`).
+   */
+  max_given_confidence?: number;
 }
 
 /**
  * Validate parsed JSON as a cleaning request. `inliers` may be left out of a task (cleaning reads
- * only the outliers), every other seed-000 field is required. Each dataset, and all of them
+ * only the outliers), every other seed-000 field is required; `max_given_confidence` is optional (a
+ * number in [0, 1]). Each dataset, and all of them
  * together, may name at most `options.maxClasses` classes (default `DEFAULT_LIMITS.maxClasses`).
  * @param name what errors call the request (e.g. its file name)
  * @throws BadRequestError naming the first wrong field, or the cap
@@ -101,6 +108,10 @@ export function parseCleaningRequest(value: unknown, name = 'request', options: 
   if (typeof value.auto !== 'boolean') fail(`${name}.auto`, 'missing (true: clean automatically, false: apply the reviewed outliers)');
   if (typeof value.dataset_uuid !== 'string' || value.dataset_uuid === '') fail(`${name}.dataset_uuid`, 'missing (a non-empty string)');
   if (!Array.isArray(value.tasks)) fail(`${name}.tasks`, 'missing (an array of {name, datasets: {outliers, inliers}})');
+  const bar = value.max_given_confidence;
+  if (bar !== undefined && !(typeof bar === 'number' && bar >= 0 && bar <= 1)) {
+    fail(`${name}.max_given_confidence`, `expected a number in [0, 1] (the most confidence a mislabeled outlier's given class may have to be acted on), got ${describeValue(bar)}`);
+  }
   const seen = new Set<string>();
   // Cleaning works on the union of every dataset's classes: it is capped as well.
   const union = new Set<string>();

@@ -70,9 +70,14 @@ export interface DiagnosisAggregate {
   joint?: ConfidentJoint;
   /** Prune cutoffs (null = −∞). */
   cutoffs?: Record<string, number | null>;
-  /** The outliers task: the pooled class means and variances (after its first step). */
+  /**
+   * The outliers task's first pass, over every image: its model (after step 0) and the log10 score
+   * above which an image is left out of the second pass' sums (after step 1; null before).
+   */
+  outlierTrim?: { model: OutlierModel; cutoff: number | null };
+  /** The outliers task: the pooled class means and variances of the images the first pass kept (after its third step). */
   outlierModel?: OutlierModel;
-  /** The outliers task: the log10 score above which an image is flagged (after its second step). */
+  /** The outliers task: the log10 score above which an image is flagged (after its fourth step). */
   outlierCutoff?: number;
   /** The response, after the decide round. */
   result?: DiagnosisResult;

@@ -34,7 +34,7 @@ export { lowFrequencyDct, pHashOf, signatureOf, parseSignature, signatureCorrela
 export { QUALITY_RULES, cutoffsFrom, type QualityCutoffs, type QualityRules } from './distribution.js';
 export { imageSignals, hammingDistance, type ImageSignals } from './signals.js';
 export { CHECK_BINS, CHECK_RULES, checkCutoffsFrom, type CheckCutoffs, type CheckHistograms, type CheckSignal } from './checks.js';
-export { OUTLIER_BINS, OUTLIER_RULES, outlierScores, type OutlierModel, type OutliersPartial } from './phases/outliers.js';
+export { OUTLIER_BINS, OUTLIER_RULES, OUTLIER_TRIM_RULES, PIXEL_SIDE, outlierScores, type OutlierModel, type OutliersPartial } from './phases/outliers.js';
 export { diagnosisConvSpec, labelsFileText, labelsPathFor, MODEL_RESULT_NAME, trainedModel, type FoldHead, type TrainedModel } from './model.js';
 // What each round carries (parts of DiagnosisLocal and DiagnosisAggregate), so their docs are complete.
 export type { DiagnosisSetup } from './global.js';

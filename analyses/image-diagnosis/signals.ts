@@ -68,7 +68,7 @@ function lumaPlane(img: DecodedImage): Float32Array {
 }
 
 /** Area-average downscale of one plane (`h0 × w0`) to `h × w` (h ≤ h0, w ≤ w0). */
-function boxResize(src: Float32Array, h0: number, w0: number, h: number, w: number): Float32Array {
+export function boxResize(src: Float32Array, h0: number, w0: number, h: number, w: number): Float32Array {
   if (h === h0 && w === w0) return src;
   const out = new Float32Array(h * w);
   for (let y = 0; y < h; y++) {

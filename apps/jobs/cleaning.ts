@@ -6,6 +6,9 @@
  * machine: a file that does not exist or is not a file is taken out of every task, listed in the
  * result's `skipped` and sent as a `skipped` event, so it is neither corrected nor removed
  * (`checkFiles: false` turns this off, e.g. to clean a result away from the images).
+ *
+ * The request may carry `max_given_confidence` (analyses/image-cleaning's bar on a mislabeled
+ * outlier's given class with `auto: true`), which the `maxGivenConfidence` option overrides.
  */
 import { clean, parseCleaningRequest, sourcePath, type CleaningOptions, type CleaningTask, type ValidCleaningRequest } from '../../analyses/image-cleaning/index.js';
 import type { ClassFiles, CleaningResponse, Dataset } from '../../src/images/index.js';
@@ -82,7 +85,11 @@ async function cleaningWork(reporter: JobReporter, request: unknown, options: Cl
     for (const s of skipped) reporter.skipped(s);
     if (skipped.length > 0) checked = withoutPaths(req, new Set(skipped.map((s) => s.path)));
   }
-  const response = clean(checked, { maxClasses, ...(options.minConfidence !== undefined ? { minConfidence: options.minConfidence } : {}) });
+  const response = clean(checked, {
+    maxClasses,
+    ...(options.minConfidence !== undefined ? { minConfidence: options.minConfidence } : {}),
+    ...(options.maxGivenConfidence !== undefined ? { maxGivenConfidence: options.maxGivenConfidence } : {}),
+  });
   const result: CleaningJobResult = { ...response, skipped };
   reporter.taskResult(CLEANING_TASK, result);
   return result;

@@ -75,6 +75,10 @@ describe('clean, auto: true, by default', () => {
     // a looser bar takes in more verdicts; one outside [0, 1] is refused
     expect(layout(clean(request(true), { maxGivenConfidence: 0.36 }).removed).cat).toEqual(['cat/3']);
     expect(() => clean(request(true), { maxGivenConfidence: -0.1 })).toThrow(/maxGivenConfidence/);
+    // the request's own max_given_confidence sets the bar when the options do not
+    expect(layout(clean({ ...request(true), max_given_confidence: 0.36 }).removed).cat).toEqual(['cat/3']);
+    expect(layout(clean({ ...request(true), max_given_confidence: 0.36 }, { maxGivenConfidence: 0.01 }).removed).cat).toEqual([]);
+    expect(() => clean({ ...request(true), max_given_confidence: 2 })).toThrow(/^request\.max_given_confidence: expected a number in \[0, 1\].*got number 2$/);
   });
 });
 

@@ -104,6 +104,25 @@ describe('startCleaningJob', () => {
     expect(events[events.length - 1].result).toEqual(output);
   });
 
+  test('max_given_confidence in the request sets the bar on the given class; the option overrides it', async () => {
+    const [bag, coat] = files;
+    // The Bag file's given class has 0.01: acted on at the default bar (0.01), left for review below it.
+    const below = JSON.parse(await startCleaningJob('u', JSON.stringify({ ...cleaningRequest(), max_given_confidence: 0.005 }), '')) as CleaningJobResult;
+    expect(Object.values(below.corrected.class_files).flatMap((f) => Object.keys(f))).toEqual([]);
+    expect(Object.values(below.removed.class_files).flatMap((f) => Object.keys(f))).toEqual([coat.path]);
+    const at = await runCleaningJob('u', { ...cleaningRequest(), max_given_confidence: 0.01 }, '');
+    expect(Object.keys(at.corrected.class_files.Coat)).toEqual([bag.path]);
+    const overridden = await runCleaningJob('u', { ...cleaningRequest(), max_given_confidence: 0.005 }, '', { maxGivenConfidence: 1 });
+    expect(Object.keys(overridden.corrected.class_files.Coat)).toEqual([bag.path]);
+    const byOption = await runCleaningJob('u', cleaningRequest(), '', { maxGivenConfidence: 0 });
+    expect(Object.values(byOption.corrected.class_files).flatMap((f) => Object.keys(f))).toEqual([]);
+  });
+
+  test.each([[1.5], [-0.1], ['0.5'], [null]])('max_given_confidence %p is refused, naming the field', async (bad) => {
+    const text = JSON.stringify({ ...cleaningRequest(), max_given_confidence: bad });
+    await expect(startCleaningJob('u', text, '')).rejects.toThrow(/^request\.max_given_confidence: expected a number in \[0, 1\]/);
+  });
+
   test('checkFiles: false acts on the missing file too', async () => {
     const result = await runCleaningJob('u', cleaningRequest(), '', { checkFiles: false });
     expect(result.skipped).toEqual([]);

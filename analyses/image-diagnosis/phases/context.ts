@@ -98,6 +98,10 @@ export interface NodeState {
   probs?: Float32Array;
   /** The outliers task's score of every image, once scored (phases/outliers.ts). */
   outlierScores?: Float64Array;
+  /** The outliers task's first-pass scores, which pick the images its second pass counts. */
+  outlierTrimScores?: Float64Array;
+  /** The outliers task's pixel block of every image (phases/outliers.ts). */
+  outlierPixels?: Float32Array;
 }
 
 /** `value`, which an earlier phase of the run settled; an error naming it when it is missing. */

@@ -49,7 +49,7 @@ export function registerClean(program: Command): void {
     .option('--source <dir>', 'with --apply: the dataset folder (class sub-folders) to copy from; default the files the request names (then --root is needed)')
     .option('--root <dir>', 'with --apply: a folder the files the request names may be read from (repeatable); files elsewhere are refused', collect)
     .option('--min-confidence <p>', `auto: relabel only when the suggested class has at least this probability (default ${DEFAULT_MIN_CONFIDENCE})`)
-    .option('--max-given-confidence <p>', `auto: act on a mislabeled outlier only when its own class has at most this probability; 1 acts on every outlier (default ${DEFAULT_MAX_GIVEN_CONFIDENCE})`)
+    .option('--max-given-confidence <p>', `auto: act on a mislabeled outlier only when its own class has at most this probability; 1 acts on every outlier (default the request's max_given_confidence, else ${DEFAULT_MAX_GIVEN_CONFIDENCE})`)
     .option('--auto', 'clean automatically (sets the request\'s "auto" to true)')
     .option('--reviewed', 'apply the reviewed outliers as given (sets "auto" to false)')
     .addHelpText(
@@ -79,8 +79,9 @@ relabelled, all others removed. Details: analyses/image-cleaning/README.md.`,
     }
     const limits = commandLimits(opts);
     const { maxClasses, maxImagePixels } = limits;
-    const maxGivenConfidence = opts.maxGivenConfidence === undefined ? DEFAULT_MAX_GIVEN_CONFIDENCE : numberOption('--max-given-confidence', 0, 1)(opts.maxGivenConfidence);
-    const plan = planCleaning(request, { minConfidence: confidence(opts.minConfidence), maxGivenConfidence, maxClasses });
+    // Without the flag, the request's max_given_confidence applies, else the default.
+    const maxGivenConfidence = opts.maxGivenConfidence === undefined ? undefined : numberOption('--max-given-confidence', 0, 1)(opts.maxGivenConfidence);
+    const plan = planCleaning(request, { minConfidence: confidence(opts.minConfidence), ...(maxGivenConfidence !== undefined ? { maxGivenConfidence } : {}), maxClasses });
     const response = responseOf(plan);
     const json = Boolean(program.opts().json);
     if (opts.out) await writeFile(opts.out, JSON.stringify(response, null, 2) + '\n');
