@@ -190,3 +190,10 @@ describe('confident-learning phases', () => {
 function fail(what: string): never {
   throw new Error(what);
 }
+
+describe('diagnosis options', () => {
+  it('refuses an augmentation it does not know, naming the option', () => {
+    expect(() => diagnosisContext({ augment: 'vflip' as never })).toThrow(/option augment: expected 'hflip' or 'none', got "vflip"/);
+    expect(diagnosisContext({ augment: 'none' }).trainSteps).toBe(2);
+  });
+});

@@ -10,6 +10,7 @@ import { copyFile, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promise
 import os from 'node:os';
 import path from 'node:path';
 import { SeededRandom } from '../../src/ml/random.js';
+import type { DisclosureRecord } from '../../src/star/disclosure.js';
 import { diagnose, type DiagnosisResult } from '../../analyses/image-diagnosis/index.js';
 
 const SAMPLE = path.resolve('data/sample');
@@ -47,7 +48,7 @@ function flagged(r: DiagnosisResult, task: string): Map<string, number> {
   const out = new Map<string, number>();
   const t = r.tasks.find((x) => x.name === task);
   for (const files of Object.values(t?.datasets.outliers.class_files ?? {})) {
-    for (const f of Object.values(files)) out.set(path.basename(path.dirname(f.path)) + '/' + path.basename(f.path), f.score);
+    for (const f of Object.values(files)) out.set(path.basename(path.dirname(f.path)) + '/' + path.basename(f.path), f.score ?? NaN);
   }
   return out;
 }
@@ -87,7 +88,7 @@ test('1, 3 and 7 nodes flag the same images with the same scores and train the s
   const got = flagged(fed.r, 'mislabeled_images');
   const both = [...got.keys()].filter((k) => mislabeled.has(k)).length;
   const jaccard = both / (got.size + mislabeled.size - both);
-  const record = fed.r.disclosure;
+  const record = fed.r.disclosure as DisclosureRecord | undefined;
   expect(record?.suppressed_total).toBeGreaterThan(0);
   console.log(`default disclosure (minimum counts ${JSON.stringify(record?.min_count)}): ${record?.suppressed_total} values suppressed over ${shippedIds.length} nodes; mislabeled Jaccard vs pooled ${jaccard.toFixed(3)} (${got.size} vs ${mislabeled.size} flagged)`);
   // Measured: 232 values suppressed at minimum count 3, Jaccard 0.771 (69 vs 55 flagged): 300 images are few.

@@ -49,6 +49,9 @@ export interface DiagnosisContext {
 export function diagnosisContext(options: DiagnosisOptions, tasks: DiagnosisTaskName[] = [...(options.tasks ?? DIAGNOSIS_TASKS)]): DiagnosisContext {
   const need = needs(tasks, options);
   const folds = options.folds ?? DEFAULT_CROSS_VALIDATION.folds;
+  if (options.augment !== undefined && options.augment !== 'hflip' && options.augment !== 'none') {
+    throw new BadRequestError(`diagnosis option augment: expected 'hflip' or 'none', got ${JSON.stringify(options.augment)}`);
+  }
   let lastProgress = 0;
   return {
     options,

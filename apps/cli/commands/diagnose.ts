@@ -93,13 +93,14 @@ interface CommonOpts extends LimitOptions {
   filterBy?: FilterBy;
   rankBy?: RankBy;
   folds?: number;
+  augment?: 'hflip' | 'none';
   exportModel?: string;
   report?: string;
   /** `flame diagnose --root`: dataset folders the report's thumbnails may be read from. */
   root?: string[];
 }
 
-function common(o: CommonOpts): Pick<DiagnoseOptions, 'classifier' | 'featureExtractor' | 'filterBy' | 'rankBy' | 'folds' | 'exportModel' | 'limits'> {
+function common(o: CommonOpts): Pick<DiagnoseOptions, 'classifier' | 'featureExtractor' | 'filterBy' | 'rankBy' | 'folds' | 'augment' | 'exportModel' | 'limits'> {
   return {
     limits: commandLimits(o),
     ...(o.exportModel ? { exportModel: path.resolve(o.exportModel) } : {}),
@@ -108,6 +109,7 @@ function common(o: CommonOpts): Pick<DiagnoseOptions, 'classifier' | 'featureExt
     ...(o.filterBy ? { filterBy: o.filterBy } : {}),
     ...(o.rankBy ? { rankBy: o.rankBy } : {}),
     ...(o.folds ? { folds: o.folds } : {}),
+    ...(o.augment ? { augment: o.augment } : {}),
   };
 }
 
@@ -119,6 +121,7 @@ function addCommonOptions(c: Command): Command {
     .option('--filter-by <how>', 'confident learning filter: both, prune_by_noise_rate, prune_by_class, confident_learning, predicted_neq_given')
     .option('--rank-by <score>', 'ranking for prune_by_class: self_confidence, normalized_margin')
     .option('--folds <k>', 'cross-validation folds', intOption('--folds', { min: 2 }))
+    .option('--augment <how>', 'hflip (default): the heads also train on left-right mirrors; none where a mirror is another class')
     .option('--export-model <file.onnx>', 'also write the trained mislabeled_images classifier (ONNX) and <file>.labels.txt beside it')
     .option('--report <file.html>', 'also write the self-contained HTML report (projection, thumbnails, counts)');
   return addLimitOptions(withOptions, ['maxClasses', 'maxImagePixels']);
