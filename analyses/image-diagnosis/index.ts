@@ -34,7 +34,7 @@ export { lowFrequencyDct, pHashOf, signatureOf, parseSignature, signatureCorrela
 export { QUALITY_RULES, cutoffsFrom, type QualityCutoffs, type QualityRules } from './distribution.js';
 export { imageSignals, hammingDistance, type ImageSignals } from './signals.js';
 export { CHECK_BINS, CHECK_RULES, checkCutoffsFrom, type CheckCutoffs, type CheckHistograms, type CheckSignal } from './checks.js';
-export { OUTLIER_BINS, OUTLIER_RULES, OUTLIER_TRIM_RULES, PIXEL_SIDE, outlierScores, type OutlierModel, type OutliersPartial } from './phases/outliers.js';
+export { OUTLIER_BINS, OUTLIER_RULES, OUTLIER_TRIM_RULES, PIXEL_SIDE, outlierScores, type OutlierBlock, type OutlierModel, type OutliersPartial } from './phases/outliers.js';
 export { diagnosisConvSpec, labelsFileText, labelsPathFor, MODEL_RESULT_NAME, trainedModel, type FoldHead, type TrainedModel } from './model.js';
 // What each round carries (parts of DiagnosisLocal and DiagnosisAggregate), so their docs are complete.
 export type { DiagnosisSetup } from './global.js';
@@ -43,7 +43,7 @@ export type { NodeTaskVerdicts, NodeFile, FlaggedFile } from './output.js';
 export type { SignalHistograms, SignalName, BinSpec, SIGNAL_BINS } from './distribution.js';
 export type { LoadPartial } from './phases/load.js';
 export type { FeaturesPartial } from './phases/features.js';
-export type { IteratePartial, WeightTensors } from './phases/iterate.js';
+export type { GramTensors, IteratePartial, WeightTensors } from './phases/iterate.js';
 export type { ThresholdsPartial } from './phases/cl-thresholds.js';
 export type { JointPartial } from './phases/cl-joint.js';
 export type { CutoffsPartial } from './phases/cl-cutoffs.js';

@@ -35,7 +35,9 @@ export const DEFAULT_RIDGE = {
 export interface GramSums {
   /** Feature dimension (without the bias column). */
   dim: number;
+  /** Number of classes (columns of the cross-products). */
   classes: number;
+  /** Number of folds. */
   folds: number;
   /** Rows summed per fold. */
   counts: number[];
@@ -351,6 +353,20 @@ export async function choleskySolve(a: Float64Array, b: Float64Array, n: number,
   choleskySubstitute(a, b, n, m);
 }
 
+/** One head per fold and the rows each was trained on. */
+export interface FoldHeads {
+  /** Fold f's head, trained on every other fold's rows. */
+  heads: SoftmaxWeights[];
+  /** Rows each head was trained on. */
+  trainCounts: number[];
+}
+
+/** {@link FoldHeads} calibrated, with the temperature that calibrated them. */
+export interface CalibratedFoldHeads extends FoldHeads {
+  /** The softmax temperature the heads are scaled by. */
+  temperature: number;
+}
+
 /** The ridge penalty of a fold trained on `rows` rows. */
 export function ridgePenalty(rows: number, penaltyPerRow: number = DEFAULT_RIDGE.penaltyPerRow): number {
   return Math.max(DEFAULT_RIDGE.minPenalty, penaltyPerRow * rows);
@@ -362,7 +378,7 @@ export function ridgePenalty(rows: number, penaltyPerRow: number = DEFAULT_RIDGE
  * them a calibrated softmax head. A fold whose training rows are all its own (one fold holds
  * everything) is refused.
  */
-export async function solveFoldHeads(merged: GramSums, options: { penaltyPerRow?: number } = {}): Promise<{ heads: SoftmaxWeights[]; trainCounts: number[] }> {
+export async function solveFoldHeads(merged: GramSums, options: { penaltyPerRow?: number } = {}): Promise<FoldHeads> {
   const { dim, classes, folds } = merged;
   const n = dim + 1;
   const total = new Float64Array(packedLength(n));
@@ -430,7 +446,9 @@ export function outOfFoldScores(features: Float32Array, folds: Int32Array, heads
 
 /** Per temperature, Σ −log softmax(T · s)[given] over a node's rows, and the rows counted. */
 export interface TemperatureLosses {
+  /** Σ −log p(given) per candidate temperature. */
   losses: Float64Array;
+  /** Rows summed. */
   count: number;
 }
 
@@ -472,8 +490,11 @@ export function bestTemperature(merged: TemperatureLosses, temperatures: readonl
 
 /** One node's quantised standardised rows ({@link quantizeFeatures}), labels and content folds. */
 export interface RidgeNodeData {
+  /** 8-bit codes, `labels.length × dim`. */
   codes: Uint8Array;
+  /** Class index of each row. */
   labels: Int32Array;
+  /** Fold of each row. */
   folds: Int32Array;
 }
 
@@ -484,7 +505,7 @@ export interface RidgeNodeData {
 export async function ridgeCrossValidation(
   nodes: readonly RidgeNodeData[],
   options: { dim: number; classes: number; folds: number; penaltyPerRow?: number },
-): Promise<{ heads: SoftmaxWeights[]; trainCounts: number[]; temperature: number }> {
+): Promise<CalibratedFoldHeads> {
   const merged = mergeGramSums(await Promise.all(nodes.map((n) => localGramSums(n.codes, n.labels, n.folds, options))));
   const raw = await solveFoldHeads(merged, options);
   const losses = mergeTemperatureLosses(nodes.map((n) => localTemperatureLosses(outOfFoldScores(dequantizeFeatures(n.codes), n.folds, raw.heads), n.labels, options.classes)));
