@@ -18,7 +18,7 @@ import { diagnose } from '../analyses/image-diagnosis/index.js';
 import type { CleaningRequest } from '../src/images/types.js';
 
 const NODES = ['node-a', 'node-b', 'node-c'];
-const BARS = [1, 0.05, 0.03, 0.02, 0.01];
+const BARS = [1, 0.05, 0.03, 0.02, 0.01, 0.005];
 const COPIES = 15;
 
 interface Truth {

@@ -42,8 +42,11 @@ function channelNorm(values: readonly number[], channels: number): number[] {
  * with the square of the features (64 filters: 2,049² per fold) and their solve with its cube, so
  * small runs stay small; on the 300 images of data/sample 16, 32 and 64 filters found the same
  * flips (19 of 24) and 8 filters 14 (EXPERIMENTS.md). Filters are a prefix of the same seeded draw.
+ * A run that trains no heads (`trains` false) uses all 64.
  */
-export function featureFilterCount(images: number): number {
+export function featureFilterCount(images: number, trains = true): number {
+  // Without training (the outliers task, projections) nothing grows with the square: all 64.
+  if (!trains) return DEFAULT_CONV_FEATURES.filterCount;
   return Math.min(DEFAULT_CONV_FEATURES.filterCount, 16 * Math.max(1, Math.ceil(images / 2500)));
 }
 

@@ -51,7 +51,7 @@ test('diagnose --request: the seed-000 response; a bad request exits with the fi
 
 test('--export-model: simulate diagnose and diagnose write the trained classifier and its labels file', async () => {
   const model = path.join(tmp, 'models', 'sim.onnx');
-  const sim = await runCli(['simulate', 'diagnose', '--node', `node-a=${sample('node-a')}`, '--node', `node-c=${sample('node-c')}`, '--tasks', 'mislabeled_images', '--folds', '2', '--rounds', '2', '--export-model', model]);
+  const sim = await runCli(['simulate', 'diagnose', '--node', `node-a=${sample('node-a')}`, '--node', `node-c=${sample('node-c')}`, '--tasks', 'mislabeled_images', '--folds', '2', '--export-model', model]);
   expect({ code: sim.code, stderr: sim.code === 0 ? '' : sim.stderr }).toEqual({ code: 0, stderr: '' });
   expect(sim.stderr).toContain(`model written to ${model} (labels: ${path.join(tmp, 'models', 'sim.labels.txt')})`);
   // Without a TTY, progress is a few plain lines: one per phase start and per further 10 points.
@@ -67,7 +67,7 @@ test('--export-model: simulate diagnose and diagnose write the trained classifie
   const { dataset } = await datasetFromFolder(sample('node-b'));
   const req = path.join(tmp, 'req-model.json');
   await fs.writeFile(req, JSON.stringify({ auto: false, dataset_uuid: 'ds-b', dataset, tasks: [{ name: 'mislabeled_images' }] }));
-  const one = await runCli(['--json', 'diagnose', '--request', req, '--folds', '2', '--rounds', '2', '--export-model', path.join(tmp, 'one.onnx')]);
+  const one = await runCli(['--json', 'diagnose', '--request', req, '--folds', '2', '--export-model', path.join(tmp, 'one.onnx')]);
   expect({ code: one.code, stderr: one.code === 0 ? '' : one.stderr }).toEqual({ code: 0, stderr: '' });
   const response = JSON.parse(one.stdout);
   expect(typeof response.model_result_id).toBe('string');
@@ -82,7 +82,7 @@ test('--export-model: simulate diagnose and diagnose write the trained classifie
 
 test('diagnose --folder makes the seed-000 request from a folder (and --write-request keeps it)', async () => {
   const req = path.join(tmp, 'made-request.json');
-  const run = await runCli(['--json', 'diagnose', '--folder', sample('node-b'), '--write-request', req, '--folds', '2', '--rounds', '2']);
+  const run = await runCli(['--json', 'diagnose', '--folder', sample('node-b'), '--write-request', req, '--folds', '2']);
   expect({ code: run.code, stderr: run.code === 0 ? '' : run.stderr }).toEqual({ code: 0, stderr: '' });
   const made = JSON.parse(await fs.readFile(req, 'utf8')) as { auto: boolean; dataset_uuid: string; dataset: { classes: string[] }; tasks: Array<{ name: string }> };
   const { dataset } = await datasetFromFolder(sample('node-b'));
@@ -92,7 +92,7 @@ test('diagnose --folder makes the seed-000 request from a folder (and --write-re
   const response = JSON.parse(run.stdout) as { tasks: Array<{ name: string }> };
   expect(response.tasks.map((t) => t.name)).toEqual(made.tasks.map((t) => t.name));
   // the written request is a valid --request
-  const again = await runCli(['--json', 'diagnose', '--request', req, '--folds', '2', '--rounds', '2']);
+  const again = await runCli(['--json', 'diagnose', '--request', req, '--folds', '2']);
   expect(again.code).toBe(0);
   const neither = await runCli(['diagnose']);
   expect([neither.code, neither.stderr]).toEqual([2, 'flame: bad request: flame diagnose: give --request FILE or --folder DIR (one of them)\n']);

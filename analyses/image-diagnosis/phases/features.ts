@@ -100,7 +100,7 @@ export async function extractFeatures(s: NodeState, setup: DiagnosisSetup, ctx: 
   const labels = Int32Array.from(s.data.images, (im) => classes.indexOf(im.label));
   const extractor: FeatureExtractor = options.featureExtractor
     ? await OnnxFeatureExtractor.fromFile(options.featureExtractor)
-    : await ConvFeatureExtractor.create(diagnosisConvSpec(setup.shape, setup.mean, setup.std_dev, featureFilterCount(setup.count)));
+    : await ConvFeatureExtractor.create(diagnosisConvSpec(setup.shape, setup.mean, setup.std_dev, featureFilterCount(setup.count, ctx.need.train)));
   try {
     s.features = { labels, values: await runOverThumbnails(extractor, s.data), dim: extractor.dim, digests: imageDigests(s.data) };
     if (mirrors(options) && ctx.need.train) s.features.mirrored = await runOverThumbnails(extractor, s.data, true);
@@ -135,7 +135,7 @@ export function mergeFeatures(partials: readonly FeaturesPartial[], previous: Di
   const merged = mergeFeatureSums(partials.map((p) => ({ count: p.featureSums.count, sum: f64(p.featureSums.sum), sumSquares: f64(p.featureSums.sumSquares) })));
   const st = standardizerFrom(merged);
   // The filter count follows the images of the load round, so the exported model can rebuild the extractor.
-  const base: DiagnosisAggregate = { phase: previous.phase, setup: { ...previous.setup, count: partials.reduce((a, p) => a + p.images, 0), filters: previous.setup.filters ?? featureFilterCount(previous.setup.count) } };
+  const base: DiagnosisAggregate = { phase: previous.phase, setup: { ...previous.setup, count: partials.reduce((a, p) => a + p.images, 0), filters: previous.setup.filters ?? featureFilterCount(previous.setup.count, iterate.train) } };
   if (!iterate.train && !iterate.pca) return base;
   const dim = st.mean.length;
   const m = DEFAULT_PCA.components + DEFAULT_PCA.oversample;
