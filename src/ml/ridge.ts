@@ -97,7 +97,11 @@ export function quantizeFeatures(values: Float32Array): Uint8Array {
 
 /** The features the codes stand for (what the heads were fitted to, and predict from). */
 export function dequantizeFeatures(codes: Uint8Array): Float32Array {
-  return Float32Array.from(codes, (q) => (q - ZERO) / QUANT_SCALE);
+  // A table and a plain loop: Float32Array.from with a mapper was 10 s of a 20k-image run.
+  const table = Float32Array.from({ length: 256 }, (_, q) => (q - ZERO) / QUANT_SCALE);
+  const out = new Float32Array(codes.length);
+  for (let i = 0; i < codes.length; i++) out[i] = table[codes[i]];
+  return out;
 }
 
 // Rows per GEMM: 255² × 8192 < 2³¹, so the int32 products cannot overflow.
