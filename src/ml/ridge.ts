@@ -19,6 +19,7 @@
 import * as ort from 'onnxruntime-node';
 import { BadRequestError } from '../errors.js';
 import { GraphBuilder, attr, encodeModel } from './onnx-writer.js';
+import { SessionCache } from './session-cache.js';
 import { type SoftmaxWeights } from './softmax.js';
 
 /** Defaults measured in bench/ml-experiments.ts and analyses/image-diagnosis/EXPERIMENTS.md. */
@@ -106,28 +107,23 @@ export function dequantizeFeatures(codes: Uint8Array): Float32Array {
 
 // Rows per GEMM: 255² × 8192 < 2³¹, so the int32 products cannot overflow.
 const GRAM_CHUNK = 8192;
-const gramSessions = new Map<number, Promise<ort.InferenceSession>>();
+/** The Gram graphs (one per width) and the factorisation's block step. */
+const sessions = new SessionCache();
 
 /** q (rows × n), uint8 → qᵀq as int32 (onnxruntime's Transpose and MatMulInteger). */
 function gramSession(n: number): Promise<ort.InferenceSession> {
-  let s = gramSessions.get(n);
-  if (!s) {
+  return sessions.get(`gram:${n}`, () => {
     const g = new GraphBuilder('gram');
     g.input('q', 'uint8', ['rows', n]);
     g.op('MatMulInteger', [g.op('Transpose', ['q'], { perm: attr.ints([1, 0]) }), 'q'], undefined, 'gram');
     g.output('gram', 'int32', [n, n]);
-    s = ort.InferenceSession.create(encodeModel(g.build()));
-    gramSessions.set(n, s);
-  }
-  return s;
+    return encodeModel(g.build());
+  });
 }
 
 /** Releases the cached sessions of the sums and the factorisation. */
-export async function releaseGramSessions(): Promise<void> {
-  const all = [...gramSessions.values()];
-  gramSessions.clear();
-  for (const s of all) await (await s).release();
-  await releaseUpdateSession();
+export function releaseGramSessions(): Promise<void> {
+  return sessions.release();
 }
 
 function checkRows(codes: Uint8Array, labels: ArrayLike<number>, folds: Int32Array, dim: number, classes: number, K: number): void {
@@ -235,14 +231,13 @@ export function mergeGramSums(parts: readonly GramSums[]): GramSums {
 }
 
 const BLOCK = 256;
-let updateSession: Promise<ort.InferenceSession> | undefined;
 
 /**
  * One block step of the factorisation by onnxruntime's float64 Gemm (the bulk of its work): the
  * panel L21 = A21 · L11⁻ᵀ and the trailing block A22 − L21 L21ᵀ.
  */
 function blockStepSession(): Promise<ort.InferenceSession> {
-  if (!updateSession) {
+  return sessions.get('cholesky-block', () => {
     const g = new GraphBuilder('cholesky_block');
     g.input('a21', 'float64', ['m', 'b']);
     g.input('inv', 'float64', ['b', 'b']);
@@ -251,16 +246,8 @@ function blockStepSession(): Promise<ort.InferenceSession> {
     g.op('Gemm', ['l21', 'l21', 'a22'], { transB: attr.int(1), alpha: attr.float(-1), beta: attr.float(1) }, 'next');
     g.output('l21', 'float64', ['m', 'b']);
     g.output('next', 'float64', ['m', 'm']);
-    updateSession = ort.InferenceSession.create(encodeModel(g.build()));
-  }
-  return updateSession;
-}
-
-/** Releases the factorisation's session. */
-async function releaseUpdateSession(): Promise<void> {
-  const s = updateSession;
-  updateSession = undefined;
-  if (s) await (await s).release();
+    return encodeModel(g.build());
+  });
 }
 
 /** The inverse of the lower-triangular diagonal block at (k0, k0), b × b, row-major. */

@@ -6,6 +6,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { BadRequestError } from '../errors.js';
+import { SessionCache } from './session-cache.js';
 import { GraphBuilder, attr, encodeModel } from './onnx-writer.js';
 import { SeededRandom, permutation } from './random.js';
 
@@ -184,24 +185,16 @@ function sgdStepModel(dim: number, classes: number, lr: number, momentum: number
   return encodeModel(g.build());
 }
 
-const stepSessions = new Map<string, Promise<ort.InferenceSession>>();
+const stepSessions = new SessionCache();
 
 /** Sessions are cached per shape and hyper-parameters: building one costs more than many steps. */
 function stepSession(dim: number, classes: number, lr: number, momentum: number, l2: number): Promise<ort.InferenceSession> {
-  const key = `${dim}:${classes}:${lr}:${momentum}:${l2}`;
-  let s = stepSessions.get(key);
-  if (!s) {
-    s = ort.InferenceSession.create(sgdStepModel(dim, classes, lr, momentum, l2));
-    stepSessions.set(key, s);
-  }
-  return s;
+  return stepSessions.get(`${dim}:${classes}:${lr}:${momentum}:${l2}`, () => sgdStepModel(dim, classes, lr, momentum, l2));
 }
 
 /** Releases the cached training sessions (call when training is over for good). */
-export async function releaseTrainingSessions(): Promise<void> {
-  const sessions = [...stepSessions.values()];
-  stepSessions.clear();
-  for (const s of sessions) await (await s).release();
+export function releaseTrainingSessions(): Promise<void> {
+  return stepSessions.release();
 }
 
 /**
