@@ -6,9 +6,9 @@
 import { BadRequestError } from '../errors.js';
 
 /** Element types this writer can store (ONNX TensorProto.DataType codes). */
-export type OnnxElementType = 'float32' | 'float64' | 'int64' | 'int32' | 'int8' | 'uint8';
+export type OnnxElementType = 'float32' | 'float64' | 'int64' | 'int32' | 'uint8';
 
-const DATA_TYPE_CODE: Record<OnnxElementType, number> = { float32: 1, int8: 3, uint8: 2, int32: 6, int64: 7, float64: 11 };
+const DATA_TYPE_CODE: Record<OnnxElementType, number> = { float32: 1, uint8: 2, int32: 6, int64: 7, float64: 11 };
 
 /** A constant tensor stored in the model (weights, shapes, scalars). */
 export interface OnnxInitializer {
@@ -206,6 +206,11 @@ function rawData(t: OnnxInitializer): Uint8Array {
     const b = new Uint8Array(size * 8);
     const view = new DataView(b.buffer);
     for (let i = 0; i < size; i++) view.setFloat64(i * 8, Number(t.values[i]), true);
+    return b;
+  }
+  if (t.type === 'uint8') {
+    const b = new Uint8Array(size);
+    for (let i = 0; i < size; i++) b[i] = Number(t.values[i]);
     return b;
   }
   if (t.type === 'int32') {

@@ -435,12 +435,10 @@ export function outOfFoldScores(features: Float32Array, folds: Int32Array, heads
   return out;
 }
 
-/** Per temperature, Σ −log softmax(T · s)[given] over a node's rows, and the rows counted. */
+/** Per temperature, Σ −log softmax(T · s)[given] over a node's rows. */
 export interface TemperatureLosses {
   /** Σ −log p(given) per candidate temperature. */
   losses: Float64Array;
-  /** Rows summed. */
-  count: number;
 }
 
 /** A node's log-losses of its out-of-fold scores at each candidate temperature. */
@@ -456,20 +454,18 @@ export function localTemperatureLosses(scores: Float64Array, labels: ArrayLike<n
       losses[k] += Math.log(sum) - t * (scores[o + labels[i]] - max);
     });
   }
-  return { losses, count: labels.length };
+  return { losses };
 }
 
 /** The summed losses of several nodes. */
 export function mergeTemperatureLosses(parts: readonly TemperatureLosses[]): TemperatureLosses {
   if (parts.length === 0) throw new BadRequestError('ridge: no temperature losses to merge');
   const losses = new Float64Array(parts[0].losses.length);
-  let count = 0;
   for (const p of parts) {
     if (p.losses.length !== losses.length) throw new BadRequestError(`ridge: ${p.losses.length} temperature losses, expected ${losses.length}`);
     for (let k = 0; k < losses.length; k++) losses[k] += p.losses[k];
-    count += p.count;
   }
-  return { losses, count };
+  return { losses };
 }
 
 /** The candidate temperature with the smallest summed log-loss. */

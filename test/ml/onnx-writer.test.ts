@@ -26,6 +26,29 @@ async function run(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promis
 }
 
 describe('encodeModel', () => {
+  it('stores uint8 and float64 constants and runs uint8 and float64 inputs', async () => {
+    const g = new GraphBuilder('types');
+    g.input('q', 'uint8', [3]);
+    g.input('d', 'float64', [2]);
+    g.op('Add', ['q', 'qc'], undefined, 'q_sum');
+    g.op('Mul', ['d', 'dc'], undefined, 'd_prod');
+    g.output('q_sum', 'uint8', [3]);
+    g.output('d_prod', 'float64', [2]);
+    const graph = g.build();
+    const withConstants = {
+      ...graph,
+      initializers: [
+        ...graph.initializers,
+        { name: 'qc', type: 'uint8' as const, dims: [3], values: [1, 2, 250] },
+        { name: 'dc', type: 'float64' as const, dims: [2], values: [0.1, 1e-300] },
+      ],
+    };
+    const out = await run(encodeModel(withConstants), { q: new ort.Tensor('uint8', Uint8Array.of(4, 5, 5), [3]), d: new ort.Tensor('float64', Float64Array.of(3, 2), [2]) });
+    expect(Array.from(out.q_sum.data as Uint8Array)).toEqual([5, 7, 255]);
+    // Exactly the float64 products (a float32 store would round 0.1 and flush 1e-300 to 0).
+    expect(Array.from(out.d_prod.data as Float64Array)).toEqual([3 * 0.1, 2e-300]);
+  });
+
   it('writes a normalise → Gemm → Softmax model that onnxruntime runs like the JS reference', async () => {
     const [n, d, k] = [5, 7, 3];
     const x = values(n * d, 1);

@@ -151,7 +151,7 @@ export async function mergeIterate(partials: readonly IteratePartial[], prev: Di
     next.rawHeads = raw.heads.map(tensorsOf);
     next.foldCounts = raw.trainCounts;
   } else if (step === 1 && at.trainSteps > 0) {
-    const losses = mergeTemperatureLosses(partials.map((p) => ({ losses: f64(settled(p.losses, 'temperature losses')), count: 0 })));
+    const losses = mergeTemperatureLosses(partials.map((p) => ({ losses: f64(settled(p.losses, 'temperature losses')) })));
     const temperature = bestTemperature(losses);
     const dim = settled(prev.standardizer, 'standardizer').mean.data.length;
     next.foldWeights = headsOf(settled(prev.rawHeads, 'raw fold heads'), dim, classes).map((h) => tensorsOf(scaleHead(h, temperature)));
