@@ -11,7 +11,7 @@
  */
 import { BadRequestError } from '../errors.js';
 import { contentFolds, dequantizeFeatures, quantizeFeatures, ridgeCrossValidation } from './ridge.js';
-import { type SoftmaxWeights, type Standardizer, localFeatureSums, mergeFeatureSums, predictProbabilities, standardize, standardizerFrom } from './softmax.js';
+import { type SoftmaxWeights, type Standardizer, headLogits, localFeatureSums, mergeFeatureSums, softmaxRows, standardize, standardizerFrom } from './softmax.js';
 
 /** One node's labelled features (row-major `labels.length × dim`). */
 export interface NodeData {
@@ -28,26 +28,10 @@ export interface NodeData {
  */
 export const DEFAULT_CROSS_VALIDATION = { folds: 5 } as const;
 
-/** Rows of a node's features whose mask holds, with their indices (`rows`, ascending). */
-export function selectRows(features: Float32Array, labels: Int32Array, dim: number, keep: (i: number) => boolean): NodeData & { rows: number[] } {
-  const rows: number[] = [];
-  for (let i = 0; i < labels.length; i++) if (keep(i)) rows.push(i);
-  const out = new Float32Array(rows.length * dim);
-  rows.forEach((i, r) => out.set(features.subarray(i * dim, (i + 1) * dim), r * dim));
-  return { features: out, labels: Int32Array.from(rows, (i) => labels[i]), rows };
-}
-
-/** Out-of-sample probabilities of a node's rows (`labels.length × classes`): each row predicted by the head of its own fold. */
-export function outOfFoldProbabilities(features: Float32Array, labels: Int32Array, folds: Int32Array, foldWeights: readonly SoftmaxWeights[]): Float32Array {
+/** Out-of-sample probabilities of a node's rows (`rows × classes`): each row predicted by the head of its own fold. */
+export function outOfFoldProbabilities(features: Float32Array, folds: Int32Array, foldWeights: readonly SoftmaxWeights[]): Float32Array {
   if (foldWeights.length === 0) throw new BadRequestError('cross-validation: no fold heads');
-  const { dim, classes } = foldWeights[0];
-  const probs = new Float32Array(labels.length * classes);
-  foldWeights.forEach((weights, f) => {
-    const held = selectRows(features, labels, dim, (i) => folds[i] === f);
-    const p = predictProbabilities(weights, held.features);
-    held.rows.forEach((i, r) => probs.set(p.subarray(r * classes, (r + 1) * classes), i * classes));
-  });
-  return probs;
+  return softmaxRows(headLogits(features, foldWeights, folds), foldWeights[0].classes);
 }
 
 /** Settings of {@link crossValidatedProbabilities}. */
@@ -94,6 +78,6 @@ export async function crossValidatedProbabilities(
   const standardizer = standardizerFrom(mergeFeatureSums(nodes.map((n) => localFeatureSums(n.features, dim))));
   const prepared = nodes.map((n) => ({ codes: quantizeFeatures(standardize(n.features, standardizer)), labels: n.labels, folds: contentFolds(n.digests, K) }));
   const { heads } = await ridgeCrossValidation(prepared, { dim, classes, folds: K, penaltyPerRow: options.penaltyPerRow });
-  const probabilities = prepared.map((n) => outOfFoldProbabilities(dequantizeFeatures(n.codes), n.labels, n.folds, heads));
+  const probabilities = prepared.map((n) => outOfFoldProbabilities(dequantizeFeatures(n.codes), n.folds, heads));
   return { probabilities, folds: prepared.map((n) => n.folds), standardizer, heads };
 }

@@ -10,7 +10,8 @@
  * The protocol's steps:
  * 1. node: {@link localGramSums} over its rows, per fold; aggregator: {@link mergeGramSums}, then
  *    {@link solveFoldHeads} (the raw heads, scores ≈ one-hot);
- * 2. node: {@link localTemperatureLosses} of its rows' out-of-fold scores; aggregator:
+ * 2. node: {@link localTemperatureLosses} of its rows' out-of-fold scores (softmax.ts's headLogits
+ *    with each row's fold); aggregator:
  *    {@link mergeTemperatureLosses}, {@link bestTemperature}, and each head scaled by it
  *    ({@link scaleHead}) is a softmax head like any other (predictProbabilities, ONNX export).
  *
@@ -20,7 +21,7 @@ import * as ort from 'onnxruntime-node';
 import { BadRequestError } from '../errors.js';
 import { GraphBuilder, attr, encodeModel } from './onnx-writer.js';
 import { SessionCache } from './session-cache.js';
-import { type SoftmaxWeights } from './softmax.js';
+import { headLogits, type SoftmaxWeights } from './softmax.js';
 
 /** Defaults measured in bench/ml-experiments.ts and analyses/image-diagnosis/EXPERIMENTS.md. */
 export const DEFAULT_RIDGE = {
@@ -413,28 +414,6 @@ export function scaleHead(head: SoftmaxWeights, temperature: number): SoftmaxWei
   return { ...head, w: head.w.map((v) => v * temperature), b: head.b.map((v) => v * temperature) };
 }
 
-/** Raw scores (`rows × classes`) of each row under the head of its own fold. */
-export function outOfFoldScores(features: Float32Array, folds: Int32Array, heads: readonly SoftmaxWeights[]): Float64Array {
-  if (heads.length === 0) throw new BadRequestError('ridge: no fold heads');
-  const { dim, classes } = heads[0];
-  const rows = features.length / dim;
-  const out = new Float64Array(rows * classes);
-  for (let i = 0; i < rows; i++) {
-    const h = heads[folds[i]];
-    if (!h) throw new BadRequestError(`ridge: row ${i} is in fold ${folds[i]}, which has no head`);
-    const o = i * classes;
-    for (let c = 0; c < classes; c++) out[o + c] = h.b[c];
-    const off = i * dim;
-    for (let j = 0; j < dim; j++) {
-      const v = features[off + j];
-      if (v === 0) continue;
-      const row = j * classes;
-      for (let c = 0; c < classes; c++) out[o + c] += v * h.w[row + c];
-    }
-  }
-  return out;
-}
-
 /** Per temperature, Σ −log softmax(T · s)[given] over a node's rows. */
 export interface TemperatureLosses {
   /** Σ −log p(given) per candidate temperature. */
@@ -495,7 +474,7 @@ export async function ridgeCrossValidation(
 ): Promise<CalibratedFoldHeads> {
   const merged = mergeGramSums(await Promise.all(nodes.map((n) => localGramSums(n.codes, n.labels, n.folds, options))));
   const raw = await solveFoldHeads(merged, options);
-  const losses = mergeTemperatureLosses(nodes.map((n) => localTemperatureLosses(outOfFoldScores(dequantizeFeatures(n.codes), n.folds, raw.heads), n.labels, options.classes)));
+  const losses = mergeTemperatureLosses(nodes.map((n) => localTemperatureLosses(headLogits(dequantizeFeatures(n.codes), raw.heads, n.folds), n.labels, options.classes)));
   const temperature = bestTemperature(losses);
   return { heads: raw.heads.map((h) => scaleHead(h, temperature)), trainCounts: raw.trainCounts, temperature };
 }

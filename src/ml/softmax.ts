@@ -267,27 +267,47 @@ export function averageWeights(updates: readonly WeightUpdate[]): SoftmaxWeights
   return { dim, classes, w: Float32Array.from(w, (v) => v / total), b: Float32Array.from(b, (v) => v / total) };
 }
 
-/** Softmax probabilities (row-major `n × classes`) of a head on (already standardised) features. */
-export function predictProbabilities(weights: SoftmaxWeights, features: Float32Array): Float32Array {
-  const { dim, classes, w, b } = weights;
+/**
+ * Logits (row-major `n × classes`, float64) of (already standardised) feature rows: row i under
+ * `heads[headOf[i]]` (every row under `heads[0]` without `headOf`, e.g. each under its fold's head).
+ */
+export function headLogits(features: Float32Array, heads: readonly SoftmaxWeights[], headOf?: ArrayLike<number>): Float64Array {
+  if (heads.length === 0) throw new BadRequestError('predict: no head');
+  const { dim, classes } = heads[0];
   if (features.length % dim !== 0) throw new BadRequestError(`predict: ${features.length} values is not a multiple of dimension ${dim}`);
   const n = features.length / dim;
-  const out = new Float32Array(n * classes);
-  const z = new Float64Array(classes);
+  const out = new Float64Array(n * classes);
   for (let i = 0; i < n; i++) {
-    for (let c = 0; c < classes; c++) z[c] = b[c];
+    const h = heads[headOf ? headOf[i] : 0];
+    if (!h) throw new BadRequestError(`predict: row ${i} asks for head ${headOf?.[i]}, of ${heads.length}`);
+    const o = i * classes;
+    for (let c = 0; c < classes; c++) out[o + c] = h.b[c];
     const off = i * dim;
     for (let j = 0; j < dim; j++) {
       const v = features[off + j];
       if (v === 0) continue;
       const row = j * classes;
-      for (let c = 0; c < classes; c++) z[c] += v * w[row + c];
+      for (let c = 0; c < classes; c++) out[o + c] += v * h.w[row + c];
     }
-    let max = -Infinity;
-    for (let c = 0; c < classes; c++) max = Math.max(max, z[c]);
-    let total = 0;
-    for (let c = 0; c < classes; c++) total += (z[c] = Math.exp(z[c] - max));
-    for (let c = 0; c < classes; c++) out[i * classes + c] = z[c] / total;
   }
   return out;
+}
+
+/** Softmax of each row of `logits` (row-major, `classes` per row). */
+export function softmaxRows(logits: Float64Array, classes: number): Float32Array {
+  const out = new Float32Array(logits.length);
+  const z = new Float64Array(classes);
+  for (let o = 0; o < logits.length; o += classes) {
+    let max = -Infinity;
+    for (let c = 0; c < classes; c++) max = Math.max(max, logits[o + c]);
+    let total = 0;
+    for (let c = 0; c < classes; c++) total += (z[c] = Math.exp(logits[o + c] - max));
+    for (let c = 0; c < classes; c++) out[o + c] = z[c] / total;
+  }
+  return out;
+}
+
+/** Softmax probabilities (row-major `n × classes`) of a head on (already standardised) features. */
+export function predictProbabilities(weights: SoftmaxWeights, features: Float32Array): Float32Array {
+  return softmaxRows(headLogits(features, [weights]), weights.classes);
 }

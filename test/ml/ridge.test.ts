@@ -9,13 +9,12 @@ import {
   localGramSums,
   localTemperatureLosses,
   mergeGramSums,
-  outOfFoldScores,
   releaseGramSessions,
   ridgeCrossValidation,
   solveFoldHeads,
 } from '../../src/ml/ridge.js';
 import { SeededRandom } from '../../src/ml/random.js';
-import { predictProbabilities } from '../../src/ml/softmax.js';
+import { headLogits, predictProbabilities } from '../../src/ml/softmax.js';
 
 const DIM = 12;
 const CLASSES = 4;
@@ -91,7 +90,7 @@ describe('ridge cross-validation', () => {
     const folds = contentFolds(d.digests, 5);
     const node = rowsOf(d, Array.from({ length: 1200 }, (_, i) => i), folds);
     const { heads } = await ridgeCrossValidation([node], { dim: DIM, classes: CLASSES, folds: 5 });
-    const scores = outOfFoldScores(node.features, node.folds, heads);
+    const scores = headLogits(node.features, heads, node.folds);
     let correct = 0;
     for (let i = 0; i < 1200; i++) {
       let best = 0;
@@ -109,7 +108,7 @@ describe('ridge cross-validation', () => {
     const merged = mergeGramSums([await localGramSums(node.codes, node.labels, node.folds, { dim: DIM, classes: CLASSES, folds: 4 })]);
     const raw = await solveFoldHeads(merged);
     const temps = [0.5, 1, 2, 4, 8, 16, 32];
-    const losses = localTemperatureLosses(outOfFoldScores(node.features, node.folds, raw.heads), node.labels, CLASSES, temps);
+    const losses = localTemperatureLosses(headLogits(node.features, raw.heads, node.folds), node.labels, CLASSES, temps);
     const t = bestTemperature(losses, temps);
     const k = temps.indexOf(t);
     for (let j = 0; j < temps.length; j++) expect(losses.losses[k]).toBeLessThanOrEqual(losses.losses[j]);

@@ -124,10 +124,10 @@ export function f64(t: Tensor): Float64Array {
 /** The node's probabilities: the user classifier's, or each image's out-of-fold prediction (kept). */
 export function probabilitiesOf(s: NodeState, g: DiagnosisAggregate): Float32Array {
   if (s.probs) return s.probs;
-  const { labels, values, dim } = settled(s.features, 'features');
+  const { values, dim } = settled(s.features, 'features');
   const classes = g.setup.classes.length;
   const heads = settled(g.foldWeights, 'fold heads').map((fw) => ({ dim, classes, w: f32(fw.w), b: f32(fw.b) }));
-  s.probs = outOfFoldProbabilities(values, labels, settled(s.folds, 'folds'), heads);
+  s.probs = outOfFoldProbabilities(values, settled(s.folds, 'folds'), heads);
   return s.probs;
 }
 

@@ -8,9 +8,9 @@
  */
 import { BadRequestError, Tensor } from 'flame-sdk';
 import { contentFolds, dequantizeFeatures, localGramSums, mergeGramSums, quantizeFeatures, solveFoldHeads, type GramSums } from 'flame-sdk/ml';
-import { bestTemperature, localTemperatureLosses, mergeTemperatureLosses, outOfFoldScores, scaleHead } from 'flame-sdk/ml';
+import { bestTemperature, localTemperatureLosses, mergeTemperatureLosses, scaleHead } from 'flame-sdk/ml';
 import { DEFAULT_PCA, localCovarianceProduct, mergePowerStep } from 'flame-sdk/ml';
-import { standardize, type SoftmaxWeights } from 'flame-sdk/ml';
+import { headLogits, standardize, type SoftmaxWeights } from 'flame-sdk/ml';
 import type { Phase } from 'flame-sdk';
 import { discloseGramSums } from '../disclosure.js';
 import type { DiagnosisAggregate } from '../global.js';
@@ -122,7 +122,7 @@ export async function iterateLocal(s: NodeState, g: DiagnosisAggregate, at: Iter
     out.sums = { counts: sums.counts, gram: sums.gram.map(compactTensor), cross: sums.cross.map(compactTensor) };
   } else if (at.step === 1 && at.trainSteps > 0) {
     const heads = headsOf(settled(g.rawHeads, 'raw fold heads'), dim, classes);
-    const losses = localTemperatureLosses(outOfFoldScores(values, folds, heads), labels, classes);
+    const losses = localTemperatureLosses(headLogits(values, heads, folds), labels, classes);
     out.losses = new Tensor('float64', [losses.losses.length], losses.losses);
   }
   if (at.step < at.pcaSteps && g.basis) {
