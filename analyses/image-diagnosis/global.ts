@@ -31,8 +31,8 @@ export interface DiagnosisSetup {
   duplicates: Record<string, Record<string, NodeDuplicateMark>>;
   /** Images over every node. */
   count: number;
-  /** Random filters of the built-in extractor (model.ts's featureFilterCount of the load round's images), from the features round on. */
-  filters?: number;
+  /** Random filters of the built-in extractor (model.ts's featureFilterCount of the load round's images). */
+  filters: number;
   /** Cut-offs of the grayscale and low_information checks, only when one of them runs (checks.ts). */
   checks?: CheckCutoffs;
 }

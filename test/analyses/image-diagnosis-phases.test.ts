@@ -58,7 +58,7 @@ function stateOf(nodeIndex: number, d: { features: Float32Array; labels: Int32Ar
 function featuresGlobal(count: number): DiagnosisAggregate {
   return {
     phase: 'features',
-    setup: { tasks: ['mislabeled_images'], classes: CLASSES, mean: [0.5], std_dev: [0.25], shape: { channels: 1, height: 8, width: 8 }, cutoffs: cutoffsFrom(emptyHistograms()), duplicates: {}, count },
+    setup: { tasks: ['mislabeled_images'], classes: CLASSES, mean: [0.5], std_dev: [0.25], shape: { channels: 1, height: 8, width: 8 }, cutoffs: cutoffsFrom(emptyHistograms()), duplicates: {}, count, filters: 16 },
   };
 }
 

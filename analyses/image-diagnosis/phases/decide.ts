@@ -16,7 +16,7 @@ import type { Phase } from 'flame-sdk';
 import { aspectRatioVerdict, checkValues, grayscaleVerdict, lowInformationVerdict } from '../checks.js';
 import { blurVerdict, lightingVerdict, signalValues, sizeVerdict, type QualityVerdict } from '../distribution.js';
 import type { DiagnosisAggregate } from '../global.js';
-import { diagnosisConvSpec, featureFilterCount, mirrors, MODEL_RESULT_NAME, trainedModel } from '../model.js';
+import { diagnosisConvSpec, mirrors, MODEL_RESULT_NAME, trainedModel } from '../model.js';
 import { assembleResponse, type NodeFile, type NodeTaskVerdicts } from '../output.js';
 import type { DiagnosisTaskName } from '../request.js';
 import { ownResponse, withDuplicateOf } from '../views.js';
@@ -118,7 +118,7 @@ async function storeModel(prev: DiagnosisAggregate, sdk: FlameSDK, mirror: boole
   }
   const dim = standardizer.mean.data.length;
   const model = trainedModel(
-    diagnosisConvSpec(setup.shape, setup.mean, setup.std_dev, setup.filters ?? featureFilterCount(setup.count)),
+    diagnosisConvSpec(setup.shape, setup.mean, setup.std_dev, setup.filters),
     { mean: f32(standardizer.mean), invStd: f32(standardizer.invStd) },
     foldWeights.map((fw, k) => ({ weights: { dim, classes, w: f32(fw.w), b: f32(fw.b) }, count: foldCounts[k] })),
     setup.classes,

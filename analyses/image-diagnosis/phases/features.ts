@@ -11,7 +11,7 @@ import { localFeatureSums, mergeFeatureSums, standardizerFrom } from 'flame-sdk/
 import type { Phase } from 'flame-sdk';
 import type { DiagnosisAggregate, DiagnosisSetup } from '../global.js';
 import type { LocalData } from '../load.js';
-import { diagnosisConvSpec, featureFilterCount, mirrors } from '../model.js';
+import { diagnosisConvSpec, mirrors } from '../model.js';
 import { f64, settled, type DiagnosisContext, type NodeFeatures, type NodeState } from './context.js';
 
 /**
@@ -100,7 +100,7 @@ export async function extractFeatures(s: NodeState, setup: DiagnosisSetup, ctx: 
   const labels = Int32Array.from(s.data.images, (im) => classes.indexOf(im.label));
   const extractor: FeatureExtractor = options.featureExtractor
     ? await OnnxFeatureExtractor.fromFile(options.featureExtractor)
-    : await ConvFeatureExtractor.create(diagnosisConvSpec(setup.shape, setup.mean, setup.std_dev, featureFilterCount(setup.count, ctx.need.train)));
+    : await ConvFeatureExtractor.create(diagnosisConvSpec(setup.shape, setup.mean, setup.std_dev, setup.filters));
   try {
     s.features = { labels, values: await runOverThumbnails(extractor, s.data), dim: extractor.dim, digests: imageDigests(s.data) };
     if (mirrors(options) && ctx.need.train) s.features.mirrored = await runOverThumbnails(extractor, s.data, true);
@@ -123,8 +123,9 @@ export function featureSums(s: NodeState): FeaturesPartial {
   const { values, dim, mirrored }: NodeFeatures = settled(s.features, 'features');
   // With mirrored copies the heads train on both, so both are standardised alike.
   const sums = mirrored ? mergeFeatureSums([localFeatureSums(values, dim), localFeatureSums(mirrored, dim)]) : localFeatureSums(values, dim);
-  s.control.requireRecords(values.length / dim, `diagnosis on node "${s.nodeId}" (feature sums)`);
-  return { images: values.length / dim, featureSums: { count: sums.count, sum: new Tensor('float64', [dim], sums.sum), sumSquares: new Tensor('float64', [dim], sums.sumSquares) } };
+  const images = values.length / dim;
+  s.control.requireRecords(images, `diagnosis on node "${s.nodeId}" (feature sums)`);
+  return { images, featureSums: { count: sums.count, sum: new Tensor('float64', [dim], sums.sum), sumSquares: new Tensor('float64', [dim], sums.sumSquares) } };
 }
 
 /**
@@ -134,8 +135,7 @@ export function featureSums(s: NodeState): FeaturesPartial {
 export function mergeFeatures(partials: readonly FeaturesPartial[], previous: DiagnosisAggregate, iterate: { train: boolean; pca: boolean }): DiagnosisAggregate {
   const merged = mergeFeatureSums(partials.map((p) => ({ count: p.featureSums.count, sum: f64(p.featureSums.sum), sumSquares: f64(p.featureSums.sumSquares) })));
   const st = standardizerFrom(merged);
-  // The filter count follows the images of the load round, so the exported model can rebuild the extractor.
-  const base: DiagnosisAggregate = { phase: previous.phase, setup: { ...previous.setup, count: partials.reduce((a, p) => a + p.images, 0), filters: previous.setup.filters ?? featureFilterCount(previous.setup.count, iterate.train) } };
+  const base: DiagnosisAggregate = { phase: previous.phase, setup: { ...previous.setup, count: partials.reduce((a, p) => a + p.images, 0) } };
   if (!iterate.train && !iterate.pca) return base;
   const dim = st.mean.length;
   const m = DEFAULT_PCA.components + DEFAULT_PCA.oversample;

@@ -16,6 +16,7 @@ import { DEFAULT_DUPLICATE_DISTANCE, DEFAULT_MIN_CORRELATION, findDuplicates, ty
 import { SIGNATURE_LENGTH } from '../perceptual.js';
 import type { DiagnosisAggregate, DiagnosisSetup } from '../global.js';
 import { loadLocalData } from '../load.js';
+import { featureFilterCount } from '../model.js';
 import type { DiagnosisContext, NodeState } from './context.js';
 
 /**
@@ -166,6 +167,7 @@ export function setupFrom(partials: ReadonlyArray<{ nodeId: string; value: LoadP
     cutoffs: cutoffsFrom(mergeHistograms(loads.map((l) => l.histograms))),
     duplicates,
     count,
+    filters: featureFilterCount(count, need.train),
     ...(needsCheckHistograms(tasks) ? { checks: checkCutoffsFrom(mergeCheckHistograms(partials.map((r) => ({ node: r.nodeId, histograms: r.value.load.checkHistograms })))) } : {}),
   };
 }
