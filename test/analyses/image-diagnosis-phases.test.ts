@@ -129,7 +129,7 @@ describe('iterate phase', () => {
     states.forEach((s, k) => expect(Array.from(probabilitiesOf(s, g))).toEqual(Array.from(cv.probabilities[k])));
 
     const pca = g.pca ?? fail('no pca');
-    const expected = federatedPca(states.map((s) => s.features?.values ?? fail('no features')), DIM);
+    const expected = await federatedPca(states.map((s) => s.features?.values ?? fail('no features')), DIM);
     const axes = f64(pca.axes);
     for (let i = 0; i < axes.length; i++) expect(axes[i]).toBeCloseTo(expected.axes[i], 4);
     expect(g.basis).toBeNull();

@@ -1,3 +1,4 @@
+/** @jest-environment ./test/helpers/onnx-environment.cjs */
 import { federatedPca, projectFeatures } from '../../src/ml/projection.js';
 import { SeededRandom } from '../../src/ml/random.js';
 
@@ -29,8 +30,8 @@ describe('federated PCA projection', () => {
   const n = 900;
   const { x, dirs } = elongatedCloud(n, dim, 5);
 
-  it('finds the two strongest directions and their variances', () => {
-    const pca = federatedPca([x], dim);
+  it('finds the two strongest directions and their variances', async () => {
+    const pca = await federatedPca([x], dim);
     for (let c = 0; c < 2; c++) {
       const axis = pca.axes.subarray(c * dim, (c + 1) * dim);
       const cos = Math.abs(axis.reduce((s, v, j) => s + v * dirs[c][j], 0));
@@ -42,10 +43,10 @@ describe('federated PCA projection', () => {
     expect(pca.variances[1]).toBeLessThan(11);
   });
 
-  it('gives the pooled projection when the rows are split over 3 nodes', () => {
-    const pooled = projectFeatures(x, federatedPca([x], dim));
+  it('gives the pooled projection when the rows are split over 3 nodes', async () => {
+    const pooled = projectFeatures(x, await federatedPca([x], dim));
     const parts = [x.subarray(0, 200 * dim), x.subarray(200 * dim, 650 * dim), x.subarray(650 * dim)];
-    const fed = federatedPca(parts, dim);
+    const fed = await federatedPca(parts, dim);
     const projected = parts.map((p) => projectFeatures(p, fed));
     const joined = new Float32Array(n * 2);
     let off = 0;

@@ -127,7 +127,7 @@ export async function iterateLocal(s: NodeState, g: DiagnosisAggregate, at: Iter
   }
   if (at.step < at.pcaSteps && g.basis) {
     // Standardised features have mean zero over all nodes: the covariance is centred on 0.
-    out.product = new Tensor('float64', [g.basis.data.length], localCovarianceProduct(values, dim, new Float64Array(dim), f64(g.basis)));
+    out.product = new Tensor('float64', [g.basis.data.length], await localCovarianceProduct(values, dim, new Float64Array(dim), f64(g.basis)));
   }
   return out;
 }
