@@ -174,27 +174,22 @@ export async function localGramSums(codes: Uint8Array, labels: ArrayLike<number>
       const g = out.gram.data as Int32Array;
       for (let k = 0; k < g.length; k++) qq[k] += g[k];
     }
-    // Σ (q−z)(q−z)ᵀ = Σ q qᵀ − z (s 1ᵀ + 1 sᵀ) + z² count, with s = Σ q: still integers.
-    const full = new Float64Array(n * n);
+    // Σ (q−z)(q−z)ᵀ = Σ q qᵀ − z (s 1ᵀ + 1 sᵀ) + z² count, with s = Σ q: still integers, written
+    // straight into the packed upper triangle (row i: columns i…dim−1, then the bias column).
     const count = rows.length;
+    const packed = new Float64Array(packedLength(n));
+    let k = 0;
     for (let i = 0; i < dim; i++) {
-      for (let j = 0; j < dim; j++) full[i * n + j] = qq[i * dim + j] - ZERO * (colSums[i] + colSums[j]) + ZERO * ZERO * count;
-      const centred = colSums[i] - ZERO * count;
-      full[i * n + dim] = centred;
-      full[dim * n + i] = centred;
+      const row = i * dim;
+      const base = ZERO * ZERO * count - ZERO * colSums[i];
+      for (let j = i; j < dim; j++) packed[k++] = qq[row + j] + base - ZERO * colSums[j];
+      packed[k++] = colSums[i] - ZERO * count;
     }
-    full[dim * n + dim] = count;
-    gram.push(packUpper(full, n));
+    packed[k] = count;
+    gram.push(packed);
     cross.push(c);
   }
   return { dim, classes, folds: K, counts, gram, cross };
-}
-
-function packUpper(full: Float64Array, n: number): Float64Array {
-  const out = new Float64Array(packedLength(n));
-  let k = 0;
-  for (let i = 0; i < n; i++) for (let j = i; j < n; j++) out[k++] = full[i * n + j];
-  return out;
 }
 
 /** The sums of several nodes (elementwise). */
