@@ -1,6 +1,6 @@
 /**
  * The federated diagnosis on Fashion-MNIST (Debian's `dataset-fashion-mnist`): the training images
- * split over 3 simulated nodes (IDX pairs), 10% of labels flipped uniformly to another class and 5%
+ * split over 3 simulated nodes (IDX pairs), 10% of labels flipped uniformly to another class (`--noise`, `--noise-rate`) and 5%
  * of images darkened (×0.3) or brightened (grey floor 150), with fixed seeds. Prints
  * precision/recall/F1 of mislabeled_images vs the flipped set and of lighting_conditions vs the
  * altered set, agreement of the 3-node run with the pooled 1-node run, images/s per phase, the ratio
@@ -11,8 +11,11 @@
  * the production rules (signals.ts, distribution.ts) on the nodes' merged histograms, beside the
  * dark rule on the 99th percentile alone (the rule before issue 12's lighting change).
  *
- *   npx tsx bench/diagnosis.ts [--n 60000] [--split train|t10k] [--no-pooled] [--lighting-only] [--seed 1]
+ *   npx tsx bench/diagnosis.ts [--n 60000] [--split train|t10k] [--noise uniform|asymmetric] [--noise-rate 0.1]
+ *                              [--no-pooled] [--lighting-only] [--seed 1]
  *
+ * `--noise asymmetric` flips only within look-alike pairs (T-shirt ↔ shirt, pullover ↔ coat,
+ * sneaker ↔ ankle boot), each image of those six classes with probability `--noise-rate`.
  * `--split t10k` takes the 10k test images instead of the training ones; `--lighting-only` runs
  * the lighting_conditions task alone (no classifier training, no confident-learning comparison).
  *
@@ -46,6 +49,8 @@ const { values: args } = parseArgs({
     split: { type: 'string', default: 'train' },
     'lighting-only': { type: 'boolean', default: false },
     seed: { type: 'string', default: '1' },
+    noise: { type: 'string', default: 'uniform' },
+    'noise-rate': { type: 'string', default: '0.1' },
     'no-pooled': { type: 'boolean', default: false },
   },
 });
@@ -55,6 +60,12 @@ const CLASSES = 10;
 const SIZE = 28 * 28;
 if (args.split !== 'train' && args.split !== 't10k') throw new Error(`--split: train or t10k, not "${args.split}"`);
 const SPLIT = args.split;
+if (args.noise !== 'uniform' && args.noise !== 'asymmetric') throw new Error(`--noise: uniform or asymmetric, not "${args.noise}"`);
+const NOISE = args.noise;
+const NOISE_RATE = Number(args['noise-rate']);
+if (!(NOISE_RATE >= 0 && NOISE_RATE < 1)) throw new Error(`--noise-rate: a fraction in [0, 1), not "${args['noise-rate']}"`);
+/** Asymmetric noise flips within look-alike pairs: T-shirt ↔ shirt, pullover ↔ coat, sneaker ↔ ankle boot. */
+const LOOK_ALIKE: Record<number, number> = { 0: 6, 6: 0, 2: 4, 4: 2, 7: 9, 9: 7 };
 const LIGHTING_ONLY = args['lighting-only'];
 const TASKS = LIGHTING_ONLY ? [{ name: 'lighting_conditions' }] : [{ name: 'mislabeled_images' }, { name: 'lighting_conditions' }];
 
@@ -210,7 +221,13 @@ async function main(): Promise<void> {
   const altered = new Set<number>();
   const noise = new SeededRandom(seed + 1);
   for (let i = 0; i < n; i++) {
-    if (noise.next() < 0.1) {
+    if (NOISE === 'asymmetric') {
+      const partner = LOOK_ALIKE[truth[i]];
+      if (partner !== undefined && noise.next() < NOISE_RATE) {
+        given[i] = partner;
+        flipped.add(i);
+      }
+    } else if (noise.next() < NOISE_RATE) {
       given[i] = (truth[i] + 1 + noise.int(CLASSES - 1)) % CLASSES;
       flipped.add(i);
     }
@@ -238,7 +255,7 @@ async function main(): Promise<void> {
   await writeIdx(all.labels, [n], given);
   const offsetOf = (file: string): number => [...files, all].find((f) => f.images === file)!.offset;
   const classNames = [...FASHION_MNIST_CLASSES];
-  console.log(`Fashion-MNIST ${SPLIT}: ${n} images over ${NODES} nodes, ${flipped.size} labels flipped (${((100 * flipped.size) / n).toFixed(1)}%), ${altered.size} darkened/brightened (${((100 * altered.size) / n).toFixed(1)}%)`);
+  console.log(`Fashion-MNIST ${SPLIT}: ${n} images over ${NODES} nodes, ${flipped.size} labels flipped (${((100 * flipped.size) / n).toFixed(1)}%, ${NOISE === 'asymmetric' ? `asymmetric: ${NOISE_RATE} of T-shirt/shirt, pullover/coat, sneaker/ankle boot to the other of the pair` : 'uniform'}), ${altered.size} darkened/brightened (${((100 * altered.size) / n).toFixed(1)}%)`);
 
   // Bare sharp decoding of the same images as PNGs, for scale.
   const sampleCount = Math.min(2000, n);
