@@ -11,19 +11,22 @@
  * - `colour_images`: whether the node has colour images is a count in disguise (sent as "none" below
  *   the minimum; those images are then converted to grey for the features);
  * - `class_counts`: per-class label counts of the threshold sums (with their sums), of the
- *   outliers task's class feature sums (with their sums) and of the confident joint; `confident_joint`: its cells, merged within rows (row sums kept);
+ *   outliers task's class feature sums (with their sums) and of the confident joint (with its rows
+ *   of confusion sums); `confident_joint`: its small cells, which leave their row as one
+ *   unattributed count (row sums kept) that the aggregator spreads by the confusion sums;
  * - `prune_candidates`: score lists of classes the node holds fewer than the minimum of (the list
  *   length would tell the count);
  * - `fold_sums`: a fold's sums (Gram matrix and label cross-products of its images' features) over
  *   fewer images than the minimum are withheld.
  *
  * Not counts, and shared as before: the class names a node holds, channel sums (over pixels),
- * feature sums and covariance products (over at least the minimum of images), the temperature log-losses, the duplicates task's
+ * feature sums and covariance products (over at least the minimum of images), the confusion sums
+ * (probabilities summed over a class's images), the temperature log-losses, the duplicates task's
  * per-image hashes (duplicates.ts says why), the candidates' scores, and the decide round's
  * per-file verdicts, which go to the aggregator only (views.ts).
  */
 import type { DisclosureControl } from 'flame-sdk';
-import type { ConfidentJoint, GramSums, PruneCandidates, ThresholdSums } from 'flame-sdk/ml';
+import type { ConfidentJoint, ConfusionSums, GramSums, PruneCandidates, ThresholdSums } from 'flame-sdk/ml';
 import { SIGNAL_BINS, type SignalHistograms, type SignalName } from './distribution.js';
 
 /** The load round's counts under the policy. */
@@ -46,9 +49,15 @@ export function discloseThresholdSums(control: DisclosureControl, t: ThresholdSu
   return { classes: t.classes, sums: t.sums.map((s, j) => (counts[j] === 0 ? 0 : s)), counts };
 }
 
-/** The confident joint with small cells merged within rows and small classes left out. */
+/** The confident joint with small cells unattributed within their rows and small classes left out. */
 export function discloseJoint(control: DisclosureControl, joint: ConfidentJoint): ConfidentJoint {
   return control.confidentJoint('confident_joint', joint);
+}
+
+/** Confusion sums without the rows of classes the disclosed joint left out (the count was tallied there). */
+export function discloseConfusion(joint: ConfidentJoint, confusion: ConfusionSums): ConfusionSums {
+  const { classes } = confusion;
+  return { classes, sums: confusion.sums.map((v, k) => (joint.labelCounts[Math.floor(k / classes)] === 0 ? 0 : v)) };
 }
 
 /** Prune candidates without the lists of classes the node holds fewer than the minimum of. */

@@ -58,6 +58,22 @@ export interface ConfidentJoint {
   counts: number[];
   /** Samples per given label (all of them, not only the confidently counted ones). */
   labelCounts: number[];
+  /**
+   * Per given label: confident samples of another class whose class a node's disclosure policy
+   * withheld (small cells); {@link attributeConfidentJoint} spreads them. Absent: none.
+   */
+  unattributed?: number[];
+}
+
+/**
+ * Per given label i and class j: Σ round(p_j · 2³⁰) over the samples labelled i (exact integers),
+ * row-major; the soft confusion that {@link attributeConfidentJoint} spreads withheld cells by.
+ */
+export interface ConfusionSums {
+  /** Number of classes (the matrix is `classes × classes`). */
+  classes: number;
+  /** The sums, row-major: row = given label, column = predicted class. */
+  sums: number[];
 }
 
 function checkInputs(probs: Float32Array | Float64Array, labels: ArrayLike<number>, classes: number): void {
@@ -132,7 +148,7 @@ export function localConfidentJoint(probs: Float32Array | Float64Array, labels: 
   return { classes, counts, labelCounts };
 }
 
-/** Step 2, on the aggregator: confident joints add up. */
+/** Step 2, on the aggregator: confident joints add up (their unattributed counts too). */
 export function mergeConfidentJoints(parts: readonly ConfidentJoint[]): ConfidentJoint {
   if (parts.length === 0) throw new BadRequestError('confident joint: nothing to merge');
   const classes = parts[0].classes;
@@ -141,8 +157,61 @@ export function mergeConfidentJoints(parts: readonly ConfidentJoint[]): Confiden
     if (p.classes !== classes) throw new BadRequestError(`confident joint: ${p.classes} classes do not match ${classes}`);
     p.counts.forEach((c, i) => (out.counts[i] += c));
     p.labelCounts.forEach((c, i) => (out.labelCounts[i] += c));
+    if (p.unattributed) {
+      if (p.unattributed.length !== classes) throw new BadRequestError(`confident joint: ${p.unattributed.length} unattributed counts for ${classes} classes`);
+      const u = (out.unattributed ??= new Array<number>(classes).fill(0));
+      p.unattributed.forEach((c, i) => (u[i] += c));
+    }
   }
   return out;
+}
+
+/** Step 2, on a node: the soft confusion sums (Σ p over the samples of each given label). */
+export function localConfusionSums(probs: Float32Array | Float64Array, labels: ArrayLike<number>, classes: number): ConfusionSums {
+  checkInputs(probs, labels, classes);
+  const sums = new Array<number>(classes * classes).fill(0);
+  for (let i = 0; i < labels.length; i++) {
+    const row = labels[i] * classes;
+    for (let j = 0; j < classes; j++) sums[row + j] += Math.round(probs[i * classes + j] * QUANTUM);
+  }
+  return { classes, sums };
+}
+
+/** Step 2, on the aggregator: confusion sums add up (exactly: they are integers). */
+export function mergeConfusionSums(parts: readonly ConfusionSums[]): ConfusionSums {
+  if (parts.length === 0) throw new BadRequestError('confusion sums: nothing to merge');
+  const classes = parts[0].classes;
+  const sums = new Array<number>(classes * classes).fill(0);
+  for (const p of parts) {
+    if (p.classes !== classes || p.sums.length !== classes * classes) throw new BadRequestError(`confusion sums: ${p.sums.length} values do not make ${classes} × ${classes}`);
+    p.sums.forEach((v, k) => (sums[k] += v));
+  }
+  return { classes, sums };
+}
+
+/**
+ * Step 2, on the aggregator: the joint with each row's unattributed count spread over the row's
+ * other classes in proportion to the soft confusion (how much probability the row's samples put on
+ * each other class); cells may become fractional, which calibration rounds anyway. Without
+ * unattributed counts the joint is returned as it is, so a run without withheld cells is unchanged.
+ */
+export function attributeConfidentJoint(joint: ConfidentJoint, confusion: ConfusionSums): ConfidentJoint {
+  const { classes, unattributed } = joint;
+  if (!unattributed) return joint;
+  if (confusion.classes !== classes) throw new BadRequestError(`confusion sums: ${confusion.classes} classes do not match the joint's ${classes}`);
+  const counts = [...joint.counts];
+  for (let i = 0; i < classes; i++) {
+    const spill = unattributed[i];
+    if (!(spill > 0)) continue;
+    let weight = 0;
+    for (let j = 0; j < classes; j++) if (j !== i) weight += confusion.sums[i * classes + j];
+    for (let j = 0; j < classes; j++) {
+      if (j === i) continue;
+      const share = weight > 0 ? confusion.sums[i * classes + j] / weight : 1 / (classes - 1);
+      counts[i * classes + j] += spill * share;
+    }
+  }
+  return { classes, counts, labelCounts: [...joint.labelCounts] };
 }
 
 /** Rounds a row to integers keeping its rounded total (largest remainders get the spare units). */

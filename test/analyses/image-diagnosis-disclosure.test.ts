@@ -45,9 +45,11 @@ test('the sample as npm start runs it: suppression is reported in result and rep
     expect(Object.keys(d.suppressed[node]).sort()).toEqual(['class_counts', 'colour_images', 'confident_joint', 'fold_sums', 'histogram_bins', 'prune_candidates', 'shape_counts']);
     expect(d.suppressed[node].histogram_bins).toBeGreaterThan(0);
   }
-  // Measured: lighting F1 1.000 both; mislabeled F1 0.480 → 0.404 (the confident-joint cells).
+  // Measured: lighting F1 1.000 both; mislabeled F1 0.481 at minimum 1, 0.488 at minimum 3 (small
+  // confident-joint cells unattributed and spread by the summed probabilities; 0.409 when merged into
+  // the row's largest cell).
   expect(s3.get('lighting_conditions')!.f1).toBe(s1.get('lighting_conditions')!.f1);
-  expect(Math.abs(s3.get('mislabeled_images')!.f1! - s1.get('mislabeled_images')!.f1!)).toBeLessThan(0.15);
+  expect(Math.abs(s3.get('mislabeled_images')!.f1! - s1.get('mislabeled_images')!.f1!)).toBeLessThan(0.05);
 
   const report = await renderDiagnosisReport(on, { title: 'sample' });
   expect(report.html).toContain(`id="disclosure">Disclosure control: minimum count 3 per node; ${d.suppressed_total} shared values were suppressed or merged into a neighbour`);

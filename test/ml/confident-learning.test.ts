@@ -1,11 +1,15 @@
 import { BadRequestError } from '../../src/errors.js';
 import {
   type FilterBy,
+  attributeConfidentJoint,
   calibrateConfidentJoint,
   federatedLabelIssues,
   findLabelIssues,
   localConfidentJoint,
+  localConfusionSums,
   localThresholdSums,
+  mergeConfidentJoints,
+  mergeConfusionSums,
   mergeThresholdSums,
   thresholdsFrom,
 } from '../../src/ml/confident-learning.js';
@@ -115,6 +119,28 @@ describe('confident learning', () => {
     const a = new Set(bySelf.issues[0].indices);
     const common = byMargin.issues[0].indices.filter((i) => a.has(i)).length;
     expect(common).toBeGreaterThan(0.8 * a.size);
+  });
+
+  it('confusion sums add up exactly, their diagonal is the threshold sums, and they spread withheld cells by probability', () => {
+    const pooled = localConfusionSums(data.probs, data.labels, K);
+    const parts = [0, 300, 650, data.labels.length];
+    const merged = mergeConfusionSums(parts.slice(1).map((end, k) => localConfusionSums(data.probs.subarray(parts[k] * K, end * K), data.labels.subarray(parts[k], end), K)));
+    expect(merged).toEqual(pooled);
+    expect(Array.from({ length: K }, (_, j) => pooled.sums[j * K + j])).toEqual(localThresholdSums(data.probs, data.labels, K).sums);
+
+    // Row 0 withholds 6 samples; the row's probability on classes 1, 2, 3 is 3 : 1 : 2.
+    const confusion = { classes: K, sums: [50, 30, 10, 20, ...new Array<number>(12).fill(1)] };
+    const joint = mergeConfidentJoints([
+      { classes: K, counts: [40, 3, 0, 0, 0, 9, 0, 0, 0, 0, 9, 0, 0, 0, 0, 9], labelCounts: [49, 9, 9, 9], unattributed: [6, 0, 0, 0] },
+      { classes: K, counts: new Array<number>(16).fill(0), labelCounts: [0, 0, 0, 0] },
+    ]);
+    const spread = attributeConfidentJoint(joint, confusion);
+    expect(spread.counts.slice(0, K)).toEqual([40, 6, 1, 2]);
+    expect(spread.unattributed).toBeUndefined();
+    expect(spread.counts.slice(K)).toEqual(joint.counts.slice(K));
+    // Nothing withheld: the joint as it was.
+    const plain = localConfidentJoint(data.probs, data.labels, thresholdsFrom(localThresholdSums(data.probs, data.labels, K)));
+    expect(attributeConfidentJoint(plain, pooled)).toBe(plain);
   });
 
   it('names bad inputs', () => {

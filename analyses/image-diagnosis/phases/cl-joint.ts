@@ -1,10 +1,19 @@
 /**
  * Confident learning, step 2: nodes count their confident joint (given × confident class) under
- * the global thresholds; the aggregator adds them up.
+ * the global thresholds, with the soft confusion sums; the aggregator adds them up and spreads the
+ * cells the nodes' disclosure policy withheld by the confusion sums.
  */
-import { localConfidentJoint, mergeConfidentJoints, type ConfidentJoint } from 'flame-sdk/ml';
+import {
+  attributeConfidentJoint,
+  localConfidentJoint,
+  localConfusionSums,
+  mergeConfidentJoints,
+  mergeConfusionSums,
+  type ConfidentJoint,
+  type ConfusionSums,
+} from 'flame-sdk/ml';
 import type { Phase } from 'flame-sdk';
-import { discloseJoint } from '../disclosure.js';
+import { discloseConfusion, discloseJoint } from '../disclosure.js';
 import type { DiagnosisAggregate } from '../global.js';
 import { thresholdsOf } from './cl-thresholds.js';
 import { probabilitiesOf, settled, confidentLearningPhase, type DiagnosisContext, type NodeState } from './context.js';
@@ -13,18 +22,22 @@ import { probabilitiesOf, settled, confidentLearningPhase, type DiagnosisContext
  * What a node sends in the cl-joint round.
  *
  * @property joint The node's confident joint under the global thresholds.
+ * @property confusion Its soft confusion sums (probabilities summed per given label).
  */
-export type JointPartial = { joint: ConfidentJoint };
+export type JointPartial = { joint: ConfidentJoint; confusion: ConfusionSums };
 
-/** Node side: the node's confident joint, under its disclosure policy. */
+/** Node side: the node's confident joint and confusion sums, under its disclosure policy. */
 export function jointLocal(s: NodeState, g: DiagnosisAggregate): JointPartial {
   const { labels } = settled(s.features, 'features');
-  return { joint: discloseJoint(s.control, localConfidentJoint(probabilitiesOf(s, g), labels, thresholdsOf(g))) };
+  const probs = probabilitiesOf(s, g);
+  const joint = discloseJoint(s.control, localConfidentJoint(probs, labels, thresholdsOf(g)));
+  return { joint, confusion: discloseConfusion(joint, localConfusionSums(probs, labels, joint.classes)) };
 }
 
-/** Aggregator side: the global confident joint. */
+/** Aggregator side: the global confident joint, withheld cells spread by the merged confusion sums. */
 export function mergeJoint(partials: readonly JointPartial[], prev: DiagnosisAggregate): DiagnosisAggregate {
-  return { ...prev, joint: mergeConfidentJoints(partials.map((p) => p.joint)) };
+  const joint = mergeConfidentJoints(partials.map((p) => p.joint));
+  return { ...prev, joint: attributeConfidentJoint(joint, mergeConfusionSums(partials.map((p) => settled(p.confusion, 'confusion sums')))) };
 }
 
 /** The cl-joint phase. */
