@@ -34,12 +34,12 @@ import sharp from 'sharp';
 import { countImage, cutoffsFrom, emptyHistograms, lightingVerdict, mergeHistograms, QUALITY_RULES, signalValues, type QualityCutoffs, type SignalHistograms } from '../analyses/image-diagnosis/distribution.js';
 import { diagnose, type DiagnosisResult } from '../analyses/image-diagnosis/index.js';
 import { imageSignals } from '../analyses/image-diagnosis/signals.js';
-import { imageStatsFromPixels, metadataFromStats, readIdxImageSet, writeIdx } from '../src/images/index.js';
+import { imageStatsFromPixels, metadataFromStats, writeIdx } from '../src/images/index.js';
 import { federatedLabelIssues, type FilterBy, type RankBy } from '../src/ml/confident-learning.js';
-import { SeededRandom } from '../src/ml/random.js';
 import { FsObjectStore } from '../src/results/fs.js';
 import { CheckpointStore } from '../src/star/checkpoint.js';
-import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR } from './fashion-mnist.js';
+import { FASHION_MNIST_CLASSES } from './fashion-mnist.js';
+import { plantFashionMnist, SIZE } from './planted-fashion-mnist.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -55,15 +55,12 @@ const { values: args } = parseArgs({
 
 const NODES = 3;
 const CLASSES = 10;
-const SIZE = 28 * 28;
 if (args.split !== 'train' && args.split !== 't10k') throw new Error(`--split: train or t10k, not "${args.split}"`);
 const SPLIT = args.split;
 if (args.noise !== 'uniform' && args.noise !== 'asymmetric') throw new Error(`--noise: uniform or asymmetric, not "${args.noise}"`);
 const NOISE = args.noise;
 const NOISE_RATE = Number(args['noise-rate']);
 if (!(NOISE_RATE >= 0 && NOISE_RATE < 1)) throw new Error(`--noise-rate: a fraction in [0, 1), not "${args['noise-rate']}"`);
-/** Asymmetric noise flips within look-alike pairs: T-shirt ↔ shirt, pullover ↔ coat, sneaker ↔ ankle boot. */
-const LOOK_ALIKE: Record<number, number> = { 0: 6, 6: 0, 2: 4, 4: 2, 7: 9, 9: 7 };
 const LIGHTING_ONLY = args['lighting-only'];
 const TASKS = LIGHTING_ONLY ? [{ name: 'lighting_conditions' }] : [{ name: 'mislabeled_images' }, { name: 'lighting_conditions' }];
 
@@ -202,42 +199,7 @@ async function timedRun(label: string, nodes: Array<{ id: string; data: { idx: {
 }
 
 async function main(): Promise<void> {
-  const seed = Number(args.seed);
-  const set = await readIdxImageSet(`${FASHION_MNIST_DIR}/${SPLIT}-images-idx3-ubyte.gz`, `${FASHION_MNIST_DIR}/${SPLIT}-labels-idx1-ubyte.gz`);
-  const n = Math.min(Number(args.n), set.count);
-  const rng = new SeededRandom(seed);
-  const pick = Int32Array.from({ length: set.count }, (_, i) => i);
-  rng.shuffle(pick);
-  const images = new Uint8Array(n * SIZE);
-  const truth = new Uint8Array(n);
-  for (let r = 0; r < n; r++) {
-    images.set(set.images.subarray(pick[r] * SIZE, (pick[r] + 1) * SIZE), r * SIZE);
-    truth[r] = set.labels[pick[r]];
-  }
-  const given = Uint8Array.from(truth);
-  const flipped = new Set<number>();
-  const altered = new Set<number>();
-  const noise = new SeededRandom(seed + 1);
-  for (let i = 0; i < n; i++) {
-    if (NOISE === 'asymmetric') {
-      const partner = LOOK_ALIKE[truth[i]];
-      if (partner !== undefined && noise.next() < NOISE_RATE) {
-        given[i] = partner;
-        flipped.add(i);
-      }
-    } else if (noise.next() < NOISE_RATE) {
-      given[i] = (truth[i] + 1 + noise.int(CLASSES - 1)) % CLASSES;
-      flipped.add(i);
-    }
-  }
-  const light = new SeededRandom(seed + 2);
-  for (let i = 0; i < n; i++) {
-    if (light.next() >= 0.05) continue;
-    altered.add(i);
-    const px = images.subarray(i * SIZE, (i + 1) * SIZE);
-    const dark = light.next() < 0.5;
-    for (let j = 0; j < SIZE; j++) px[j] = dark ? Math.round(px[j] * 0.3) : Math.round(150 + (px[j] * 105) / 255);
-  }
+  const { n, images, truth, given, flipped, altered } = await plantFashionMnist({ split: SPLIT, n: Number(args.n), seed: Number(args.seed), noise: NOISE, noiseRate: NOISE_RATE });
   const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-diagnosis-'));
   const bounds = Array.from({ length: NODES + 1 }, (_, k) => Math.floor((k * n) / NODES));
   const files: Array<{ images: string; labels: string; offset: number }> = [];
