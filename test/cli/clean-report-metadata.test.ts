@@ -1,5 +1,6 @@
 /** `flame clean`, `flame report` and `flame metadata` run as a user would, in a child process. */
 import { createHash } from 'node:crypto';
+import { jest } from '@jest/globals';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { clean } from '../../analyses/image-cleaning/index.js';
@@ -7,6 +8,10 @@ import { getImageMetadata } from '../../src/images/index.js';
 import { makeFixture, SEED_RULES, uuidKeyed, type Fixture } from '../cleaning/fixture.js';
 import { tempDir } from '../images/helpers.js';
 import { runCli } from './run-cli.js';
+
+// Each test starts several CLI processes (each loads tsx); on a loaded 2-core machine two of them
+// took over jest's default 30 s.
+jest.setTimeout(120_000);
 
 let fx: Fixture;
 let dir: string;
