@@ -21,6 +21,7 @@ export { simulate, type SimulateOptions, type SimulatedNode, type SimulationResu
 export type { StarAnalysis, StarOptions, StarOutcome, AnalyzeContext, AggregateContext, NodeResult, FinalInfo, CompletionNotice, ExcludedNode, ToleranceContext } from './star/analysis.js';
 export type { FinishStatus } from './star/protocol.js';
 export type { PeerLiveness, ReadyCheckOptions } from './liveness.js';
+export { yieldToEventLoop } from './liveness.js';
 export { completionNotice } from './star/analysis.js';
 export { phased, type Phase, type OpeningPhase, type PhasedSpec, type PhaseMark, type PhaseNodeContext, type PhaseMergeContext } from './star/phased.js';
 export {

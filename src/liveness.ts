@@ -70,6 +70,15 @@ class FreezeWatch {
   }
 }
 
+/**
+ * Resolves after one full turn of the event loop (timers and I/O included). Long computations call
+ * it between chunks: a node's heartbeats are timers on the same loop, and a node that computes for
+ * longer than its peers' loss window without yielding is taken for lost.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** The process' one watch (every FlameSDK in it shares the loop). */
 export const freezeWatch = new FreezeWatch();
 

@@ -14,6 +14,7 @@ import {
   redeliveryDelayMs,
 } from './delivery.js';
 import type { BrokerAdapter, MessageHandler, ParticipantInfo, StartOptions, WireMessage } from './port.js';
+import { yieldToEventLoop } from '../liveness.js';
 
 /** Same default as a NATS server's max_payload, so the SDK's large-payload path runs in simulations too. */
 export const MEMORY_DEFAULT_MAX_PAYLOAD = 1024 * 1024;
@@ -205,7 +206,7 @@ export class MemoryBrokerAdapter implements BrokerAdapter {
 
   private async consume(queue: RecipientQueue, handler: MessageHandler): Promise<void> {
     // Delivery is asynchronous: never call the handler inside start() or publish().
-    await new Promise((r) => setImmediate(r));
+    await yieldToEventLoop();
     while (!this.stopping) {
       const now = Date.now();
       const entry = queue.next(now);
@@ -262,7 +263,7 @@ export class MemoryBrokerAdapter implements BrokerAdapter {
     checkBrokerId('ping nodeId', nodeId);
     if (!(timeoutMs > 0)) throw new BadRequestError(`broker ping(${nodeId}) timeoutMs: expected > 0, got ${timeoutMs}`);
     // Answer asynchronously, as a network round trip would.
-    await new Promise((r) => setImmediate(r));
+    await yieldToEventLoop();
     return this.state.started.has(nodeId);
   }
 

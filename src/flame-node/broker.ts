@@ -38,6 +38,7 @@ import {
   type RetryPolicy,
 } from './http.js';
 import type { TokenHolder } from './token.js';
+import { yieldToEventLoop } from '../liveness.js';
 
 /** Default largest message body, in bytes (what the NATS and memory adapters carry too). */
 export const FLAME_NODE_DEFAULT_MAX_PAYLOAD = 1024 * 1024;
@@ -571,7 +572,7 @@ export class FlameNodeBrokerAdapter implements BrokerAdapter {
 
   /** One sender's handler loop: in order, one at a time; a rejected message waits its delay aside. */
   private async consume(sender: string, q: InEntry[]): Promise<void> {
-    await new Promise((r) => setImmediate(r));
+    await yieldToEventLoop();
     while (!this.closed) {
       const now = Date.now();
       const entry = q.find((e) => !e.inFlight && e.availableAt <= now);

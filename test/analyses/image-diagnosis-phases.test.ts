@@ -63,7 +63,7 @@ function featuresGlobal(count: number): DiagnosisAggregate {
 }
 
 describe('features phase', () => {
-  it('pools the standardisation from the nodes feature sums, and the iterate phase standardises and folds with it', () => {
+  it('pools the standardisation from the nodes feature sums, and the iterate phase standardises and folds with it', async () => {
     const data = nodeData([40, 25, 35], 1);
     const states = data.map((d, k) => stateOf(k, d));
     const g = mergeFeatures(states.map(featureSums), featuresGlobal(0), { train: true, pca: true });
@@ -82,7 +82,7 @@ describe('features phase', () => {
       expect(f32(st.invStd)[j]).toBeCloseTo(pooled.invStd[j], 5);
     }
     // Standardised on every node with the pooled figures (as 8-bit codes, steps of 6/127): mean 0 and variance 1 over all nodes.
-    states.forEach((s) => standardizeAndFold(s, g, 5));
+    for (const s of states) await standardizeAndFold(s, g, 5);
     const z = new Float32Array(100 * DIM);
     off = 0;
     for (const s of states) {
@@ -112,7 +112,7 @@ describe('iterate phase', () => {
     const data = nodeData([60, 45, 50], 3);
     const states = data.map((d, k) => stateOf(k, d));
     let g = mergeFeatures(states.map(featureSums), featuresGlobal(0), { train: true, pca: true });
-    states.forEach((s) => standardizeAndFold(s, g, 3));
+    for (const s of states) await standardizeAndFold(s, g, 3);
     const [folds, trainSteps, pcaSteps] = [3, 2, 5];
     const steps = Math.max(trainSteps, pcaSteps);
     for (let step = 0; step < steps; step++) {

@@ -3,9 +3,9 @@
  * (one per analysis), and what a node keeps in memory between rounds (one per node).
  */
 import type { Tensor } from 'flame-sdk';
-import { BadRequestError } from 'flame-sdk';
+import { BadRequestError, yieldToEventLoop } from 'flame-sdk';
 import { DEFAULT_LABEL_ISSUE_OPTIONS, type FilterBy, type RankBy } from 'flame-sdk/ml';
-import { DEFAULT_CROSS_VALIDATION, outOfFoldProbabilities } from 'flame-sdk/ml';
+import { DEFAULT_CROSS_VALIDATION, headLogits, outOfFoldProbabilities, softmaxRows, type SoftmaxWeights } from 'flame-sdk/ml';
 import { DEFAULT_PCA } from 'flame-sdk/ml';
 import type { FlameSDK } from 'flame-sdk';
 import type { DisclosureControl } from 'flame-sdk';
@@ -124,11 +124,43 @@ export function f64(t: Tensor): Float64Array {
 /** The node's probabilities: the user classifier's, or each image's out-of-fold prediction (kept). */
 export function probabilitiesOf(s: NodeState, g: DiagnosisAggregate): Float32Array {
   if (s.probs) return s.probs;
-  const { values, dim } = settled(s.features, 'features');
-  const classes = g.setup.classes.length;
-  const heads = settled(g.foldWeights, 'fold heads').map((fw) => ({ dim, classes, w: f32(fw.w), b: f32(fw.b) }));
-  s.probs = outOfFoldProbabilities(values, settled(s.folds, 'folds'), heads);
+  const { values } = settled(s.features, 'features');
+  s.probs = outOfFoldProbabilities(values, settled(s.folds, 'folds'), foldHeadsOf(s, g));
   return s.probs;
+}
+
+/** {@link probabilitiesOf}, computed in row chunks with the event loop turning between them. */
+export async function settleProbabilities(s: NodeState, g: DiagnosisAggregate): Promise<void> {
+  if (s.probs) return;
+  const { values } = settled(s.features, 'features');
+  const heads = foldHeadsOf(s, g);
+  s.probs = softmaxRows(await logitsInChunks(values, heads, settled(s.folds, 'folds')), heads[0].classes);
+}
+
+function foldHeadsOf(s: NodeState, g: DiagnosisAggregate): SoftmaxWeights[] {
+  const { dim } = settled(s.features, 'features');
+  const classes = g.setup.classes.length;
+  return settled(g.foldWeights, 'fold heads').map((fw) => ({ dim, classes, w: f32(fw.w), b: f32(fw.b) }));
+}
+
+/** Rows predicted between two turns of the event loop. */
+const PREDICT_CHUNK_ROWS = 1024;
+
+/**
+ * `headLogits` (each row under its fold's head) over chunks of rows, yielding to the event loop
+ * between them: a node's heartbeats wait for nothing longer than a chunk (at 60k images a whole
+ * node's rows at once held them for seconds).
+ */
+export async function logitsInChunks(values: Float32Array, heads: readonly SoftmaxWeights[], folds: Int32Array): Promise<Float64Array> {
+  const { dim, classes } = heads[0];
+  const n = values.length / dim;
+  const out = new Float64Array(n * classes);
+  for (let a = 0; a < n; a += PREDICT_CHUNK_ROWS) {
+    const b = Math.min(n, a + PREDICT_CHUNK_ROWS);
+    out.set(headLogits(values.subarray(a * dim, b * dim), heads, folds.subarray(a, b)), a * classes);
+    await yieldToEventLoop();
+  }
+  return out;
 }
 
 /**
@@ -142,7 +174,10 @@ export function confidentLearningPhase<P extends { [key: string]: unknown }>(
   return {
     name: spec.name,
     steps: () => (ctx.need.cl && spec.runs !== false ? 1 : 0),
-    local: ({ state, global }) => spec.local(state, global),
+    local: async ({ state, global }) => {
+      await settleProbabilities(state, global);
+      return spec.local(state, global);
+    },
     merge(partials, { sdk, previous }) {
       const next = spec.merge(
         partials.map((p) => p.value),

@@ -6,15 +6,15 @@
  * steps also carry the federated PCA's power iterations (projection.ts). Folds come from each
  * image's content, and every sum is exact, so the heads are those of one node holding every image.
  */
-import { BadRequestError, Tensor } from 'flame-sdk';
+import { BadRequestError, Tensor, yieldToEventLoop } from 'flame-sdk';
 import { contentFolds, dequantizeFeatures, localGramSums, mergeGramSums, quantizeFeatures, solveFoldHeads, type GramSums } from 'flame-sdk/ml';
 import { bestTemperature, localTemperatureLosses, mergeTemperatureLosses, scaleHead } from 'flame-sdk/ml';
 import { DEFAULT_PCA, localCovarianceProduct, mergePowerStep } from 'flame-sdk/ml';
-import { headLogits, standardize, type SoftmaxWeights } from 'flame-sdk/ml';
+import { standardize, type SoftmaxWeights } from 'flame-sdk/ml';
 import type { Phase } from 'flame-sdk';
 import { discloseGramSums } from '../disclosure.js';
 import type { DiagnosisAggregate } from '../global.js';
-import { f32, f64, settled, type DiagnosisContext, type NodeState } from './context.js';
+import { f32, f64, logitsInChunks, settled, type DiagnosisContext, type NodeState } from './context.js';
 
 /**
  * A head as it travels: `w` flat `dim × classes`.
@@ -56,36 +56,44 @@ export interface IterateStep {
  * Node side (the phase's `enter`, replayed on a resume): standardised features as their 8-bit
  * codes stand for them, the codes while the sums are to be sent, and each image's fold from its content.
  */
-export function standardizeAndFold(s: NodeState, g: DiagnosisAggregate, folds: number): void {
+export async function standardizeAndFold(s: NodeState, g: DiagnosisAggregate, folds: number): Promise<void> {
   const { mirrored, ...features } = settled(s.features, 'features');
   const st = settled(g.standardizer, 'standardizer');
   const standardizer = { mean: f32(st.mean), invStd: f32(st.invStd) };
-  const codes = quantizeFeatures(standardize(features.values, standardizer));
   const fold = contentFolds(features.digests, folds);
   s.folds = fold;
-  if (!mirrored) {
-    s.features = { ...features, values: dequantizeFeatures(codes) };
-    s.trainRows = { codes, labels: features.labels, folds: fold };
-    return;
-  }
+  const dim = features.dim;
+  const n = features.values.length / dim;
   // An image and its mirror train in the same fold (so neither predicts the other), and the linear
   // heads predict from the mean of the two feature rows — the mean of their two predictions' logits.
-  const mirrorCodes = quantizeFeatures(standardize(mirrored, standardizer));
-  const both = new Uint8Array(codes.length * 2);
-  both.set(codes);
-  both.set(mirrorCodes, codes.length);
-  const a = dequantizeFeatures(codes);
-  const b = dequantizeFeatures(mirrorCodes);
-  for (let i = 0; i < a.length; i++) a[i] = 0.5 * (a[i] + b[i]);
-  s.features = { ...features, values: a };
+  const codes = new Uint8Array(n * dim * (mirrored ? 2 : 1));
+  const values = new Float32Array(n * dim);
+  for (let start = 0; start < n; start += CODE_CHUNK_ROWS) {
+    const [a, b] = [start * dim, Math.min(n, start + CODE_CHUNK_ROWS) * dim];
+    const own = quantizeFeatures(standardize(features.values.subarray(a, b), standardizer));
+    codes.set(own, a);
+    const mean = dequantizeFeatures(own);
+    if (mirrored) {
+      const mirror = quantizeFeatures(standardize(mirrored.subarray(a, b), standardizer));
+      codes.set(mirror, n * dim + a);
+      const m = dequantizeFeatures(mirror);
+      for (let i = 0; i < mean.length; i++) mean[i] = 0.5 * (mean[i] + m[i]);
+    }
+    values.set(mean, a);
+    await yieldToEventLoop();
+  }
+  s.features = { ...features, values };
   const twice = <T extends Int32Array>(x: T): Int32Array => {
     const out = new Int32Array(x.length * 2);
     out.set(x);
     out.set(x, x.length);
     return out;
   };
-  s.trainRows = { codes: both, labels: twice(features.labels), folds: twice(fold) };
+  s.trainRows = mirrored ? { codes, labels: twice(features.labels), folds: twice(fold) } : { codes, labels: features.labels, folds: fold };
 }
+
+/** Rows standardised and quantised between two turns of the event loop (heartbeats must not wait for a whole node's features). */
+const CODE_CHUNK_ROWS = 256;
 
 /** Integer sums travel as int32 when they fit (half the bytes of float64; the Gram matrices are most of the run's traffic). */
 function compactTensor(v: Float64Array): Tensor {
@@ -122,7 +130,7 @@ export async function iterateLocal(s: NodeState, g: DiagnosisAggregate, at: Iter
     out.sums = { counts: sums.counts, gram: sums.gram.map(compactTensor), cross: sums.cross.map(compactTensor) };
   } else if (at.step === 1 && at.trainSteps > 0) {
     const heads = headsOf(settled(g.rawHeads, 'raw fold heads'), dim, classes);
-    const losses = localTemperatureLosses(headLogits(values, heads, folds), labels, classes);
+    const losses = localTemperatureLosses(await logitsInChunks(values, heads, folds), labels, classes);
     out.losses = new Tensor('float64', [losses.losses.length], losses.losses);
   }
   if (at.step < at.pcaSteps && g.basis) {
