@@ -11,7 +11,7 @@
  * lighting_conditions, otherwise default options and disclosure (FLAME_MIN_COUNT unset: 3). The
  * time to write the PNGs is printed apart and not part of the run.
  *
- *   npx tsx bench/diagnosis-processes.ts [--n 60000] [--seed 1]
+ *   npx tsx bench/diagnosis-processes.ts [--n 60000] [--seed 1] [--loss-after-ms MS]
  *
  * Measured (60,000 images, seed 1, 2 cores shared with other work: load average 11–14 during the
  * run, so the wall times are inflated; one run): peak RSS node-0 1064 MB, node-1 1097 MB, node-2
@@ -40,6 +40,7 @@ const { values: args } = parseArgs({
   options: {
     n: { type: 'string', default: '60000' },
     seed: { type: 'string', default: '1' },
+    'loss-after-ms': { type: 'string' },
   },
 });
 
@@ -52,10 +53,12 @@ const OPTIONS = JSON.stringify({ tasks: ['mislabeled_images', 'lighting_conditio
 /** Per-round timeout of every node: the load and feature rounds of 20k images each on shared cores take a while. */
 const ROUND_TIMEOUT_MS = 30 * 60_000;
 /**
- * How long a node's heartbeats may stop before it counts as lost. The default (3 heartbeats, 6 s)
- * stopped the first 60k run in round 2: an analyzer's event loop was busy over 6 s on 2 shared cores.
+ * How long a node's heartbeats may stop before it counts as lost: the SDK's default (3 heartbeats,
+ * 6 s) unless `--loss-after-ms` says otherwise. The default once stopped a 60k run in round 2 (an
+ * analyzer's event loop busy for over 6 s on 2 shared cores, standardising and predicting a whole
+ * node's rows at once); those now yield between chunks of rows.
  */
-const LOSS_AFTER_MS = 120_000;
+const LOSS_ARGS = args['loss-after-ms'] ? ['--loss-after-ms', String(Number(args['loss-after-ms']))] : [];
 /** The line GNU time appends to a node's stderr. */
 const TIME_FORMAT = 'flame-bench-time maxrss_kb %M wall_s %e exit %x';
 
@@ -103,7 +106,7 @@ function runNode(id: string, env: Record<string, string>): Promise<NodeRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       '/usr/bin/time',
-      ['-f', TIME_FORMAT, process.execPath, '--conditions=flame-source', '--import', TSX_LOADER, path.join(REPO_ROOT, 'apps', 'cli', 'main.ts'), 'run', 'analyses/image-diagnosis/index.ts', '--timeout-ms', String(ROUND_TIMEOUT_MS), '--loss-after-ms', String(LOSS_AFTER_MS)],
+      ['-f', TIME_FORMAT, process.execPath, '--conditions=flame-source', '--import', TSX_LOADER, path.join(REPO_ROOT, 'apps', 'cli', 'main.ts'), 'run', 'analyses/image-diagnosis/index.ts', '--timeout-ms', String(ROUND_TIMEOUT_MS), ...LOSS_ARGS],
       { cwd: REPO_ROOT, env: { ...base, NODE_NO_WARNINGS: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let stdout = '';

@@ -19,6 +19,7 @@ const BENCHMARKS: Record<string, { args: string[]; what: string; quick: boolean 
   images: { args: [], what: 'image statistics vs bare sharp raw decode and sharp .stats()', quick: true },
   worker: { args: [], what: 'flame worker infer throughput vs in-process model, accuracy (Fashion-MNIST)', quick: false },
   diagnosis: { args: [], what: 'federated diagnosis on Fashion-MNIST 60k: F1, agreement, images/s per phase, checkpoint cost', quick: false },
+  'diagnosis-processes': { args: [], what: 'the same diagnosis as 3 analyzer processes + an aggregator on nats-server and S3: peak RSS per node', quick: false },
   'ml-experiments': { args: ['--n', '20000'], what: 'feature and pruning choices for mislabel detection (Fashion-MNIST)', quick: false },
 };
 
