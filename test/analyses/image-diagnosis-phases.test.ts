@@ -12,10 +12,10 @@ import { crossValidatedProbabilities } from '../../src/ml/cross-validation.js';
 import { contentDigest, contentFolds, releaseGramSessions } from '../../src/ml/ridge.js';
 import { federatedPca } from '../../src/ml/projection.js';
 import { SeededRandom } from '../../src/ml/random.js';
-import { localFeatureSums, releaseTrainingSessions, standardizerFrom } from '../../src/ml/softmax.js';
+import { headLogits, localFeatureSums, releaseTrainingSessions, standardizerFrom } from '../../src/ml/softmax.js';
 import { cutoffsFrom, emptyHistograms } from '../../analyses/image-diagnosis/distribution.js';
 import type { DiagnosisAggregate } from '../../analyses/image-diagnosis/global.js';
-import { diagnosisContext, f32, f64, probabilitiesOf, type NodeState } from '../../analyses/image-diagnosis/phases/context.js';
+import { diagnosisContext, f32, f64, logitsInChunks, probabilitiesOf, type NodeState } from '../../analyses/image-diagnosis/phases/context.js';
 import { featureSums, mergeFeatures } from '../../analyses/image-diagnosis/phases/features.js';
 import { iterateLocal, mergeIterate, standardizeAndFold, type IterateStep } from '../../analyses/image-diagnosis/phases/iterate.js';
 import { mergeThresholds, thresholdsLocal, thresholdsOf } from '../../analyses/image-diagnosis/phases/cl-thresholds.js';
@@ -133,6 +133,40 @@ describe('iterate phase', () => {
     const axes = f64(pca.axes);
     for (let i = 0; i < axes.length; i++) expect(axes[i]).toBeCloseTo(expected.axes[i], 4);
     expect(g.basis).toBeNull();
+  });
+});
+
+describe('a node stays responsive through its heavy steps', () => {
+  /** How many turns the event loop made while `work` ran (a heartbeat is a timer on the same loop: it fires only between turns). */
+  async function loopTurnsDuring(work: () => Promise<unknown>): Promise<number> {
+    let turns = 0;
+    let counting = true;
+    const count = (): void => {
+      if (!counting) return;
+      turns++;
+      setImmediate(count);
+    };
+    setImmediate(count);
+    try {
+      await work();
+    } finally {
+      counting = false;
+    }
+    return turns;
+  }
+
+  it('standardising, quantising and predicting the rows of a node let timers run between chunks, with the same numbers', async () => {
+    const [d] = nodeData([5000], 4);
+    const s = stateOf(0, d);
+    const g = mergeFeatures([featureSums(s)], featuresGlobal(0), { train: true, pca: false });
+    expect(await loopTurnsDuring(() => standardizeAndFold(s, g, 5))).toBeGreaterThan(3);
+    const values = s.features?.values ?? fail('no features');
+    const folds = s.folds ?? fail('no folds');
+    const rng = new SeededRandom(8);
+    const heads = Array.from({ length: 5 }, () => ({ dim: DIM, classes: CLASSES.length, w: Float32Array.from({ length: DIM * CLASSES.length }, () => rng.normal()), b: new Float32Array(CLASSES.length) }));
+    let logits: Float64Array = new Float64Array(0);
+    expect(await loopTurnsDuring(async () => (logits = await logitsInChunks(values, heads, folds)))).toBeGreaterThan(3);
+    expect(Array.from(logits)).toEqual(Array.from(headLogits(values, heads, folds)));
   });
 });
 
