@@ -152,6 +152,7 @@ const PREDICT_CHUNK_ROWS = 1024;
  * node's rows at once held them for seconds).
  */
 export async function logitsInChunks(values: Float32Array, heads: readonly SoftmaxWeights[], folds: Int32Array): Promise<Float64Array> {
+  if (heads.length === 0) throw new BadRequestError('diagnosis: no fold heads to predict with');
   const { dim, classes } = heads[0];
   const n = values.length / dim;
   const out = new Float64Array(n * classes);
