@@ -322,7 +322,9 @@ describe('in headless Chromium', () => {
     await shot(page, 'filtered-by-score');
 
     await page.locator('#filters button[type=reset]').click();
-    await page.waitForFunction("document.querySelectorAll('table.outliers tbody tr[hidden]').length === 0");
+    // A locator wait: waitForFunction's polling evaluates a string in the page, which the report's
+    // CSP (no 'unsafe-eval') refuses whenever the first check does not already pass.
+    await page.locator('table.outliers tbody tr[hidden]').first().waitFor({ state: 'detached' });
     await page.selectOption('#f-node', 'node-b');
     expect(await visibleTexts(page, mis, 2)).toEqual(['node-b', 'node-b']);
     await page.selectOption('#f-node', '');
