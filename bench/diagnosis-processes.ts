@@ -33,7 +33,7 @@ import { classFolderName } from '../src/images/dataset-idx.js';
 import { writeLocalRoster } from '../src/testing/federation-keys.js';
 import { startNatsServer } from '../src/testing/nats-server.js';
 import { FASHION_MNIST_CLASSES } from './fashion-mnist.js';
-import { plantFashionMnist, SIZE } from './planted-fashion-mnist.js';
+import { fmt, plantFashionMnist, prf, SIZE } from './planted-fashion-mnist.js';
 import { startS3Process } from './s3-process.js';
 
 const { values: args } = parseArgs({
@@ -61,23 +61,6 @@ const ROUND_TIMEOUT_MS = 30 * 60_000;
 const LOSS_ARGS = args['loss-after-ms'] ? ['--loss-after-ms', String(Number(args['loss-after-ms']))] : [];
 /** The line GNU time appends to a node's stderr. */
 const TIME_FORMAT = 'flame-bench-time maxrss_kb %M wall_s %e exit %x';
-
-interface Prf {
-  flagged: number;
-  precision: number;
-  recall: number;
-  f1: number;
-}
-
-function prf(flagged: Set<number>, faulty: Set<number>): Prf {
-  let tp = 0;
-  for (const i of flagged) if (faulty.has(i)) tp++;
-  const precision = tp / Math.max(1, flagged.size);
-  const recall = tp / Math.max(1, faulty.size);
-  return { flagged: flagged.size, precision, recall, f1: (2 * precision * recall) / Math.max(1e-12, precision + recall) };
-}
-
-const fmt = (m: Prf): string => `flagged ${String(m.flagged).padStart(6)}  P ${m.precision.toFixed(3)}  R ${m.recall.toFixed(3)}  F1 ${m.f1.toFixed(3)}`;
 
 /** Global image index of every flagged file of a task (files are named `<global index>.png`). */
 function flaggedIndices(r: DiagnosisResult, task: 'mislabeled_images' | 'lighting_conditions'): Set<number> {

@@ -39,7 +39,7 @@ import { federatedLabelIssues, type FilterBy, type RankBy } from '../src/ml/conf
 import { FsObjectStore } from '../src/results/fs.js';
 import { CheckpointStore } from '../src/star/checkpoint.js';
 import { FASHION_MNIST_CLASSES } from './fashion-mnist.js';
-import { plantFashionMnist, SIZE } from './planted-fashion-mnist.js';
+import { fmt, plantFashionMnist, prf, SIZE, type Prf } from './planted-fashion-mnist.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -63,23 +63,6 @@ const NOISE_RATE = Number(args['noise-rate']);
 if (!(NOISE_RATE >= 0 && NOISE_RATE < 1)) throw new Error(`--noise-rate: a fraction in [0, 1), not "${args['noise-rate']}"`);
 const LIGHTING_ONLY = args['lighting-only'];
 const TASKS = LIGHTING_ONLY ? [{ name: 'lighting_conditions' }] : [{ name: 'mislabeled_images' }, { name: 'lighting_conditions' }];
-
-interface Prf {
-  flagged: number;
-  precision: number;
-  recall: number;
-  f1: number;
-}
-
-function prf(flagged: Set<number>, faulty: Set<number>): Prf {
-  let tp = 0;
-  for (const i of flagged) if (faulty.has(i)) tp++;
-  const precision = tp / Math.max(1, flagged.size);
-  const recall = tp / Math.max(1, faulty.size);
-  return { flagged: flagged.size, precision, recall, f1: (2 * precision * recall) / Math.max(1e-12, precision + recall) };
-}
-
-const fmt = (m: Prf): string => `flagged ${String(m.flagged).padStart(6)}  P ${m.precision.toFixed(3)}  R ${m.recall.toFixed(3)}  F1 ${m.f1.toFixed(3)}`;
 
 /** Global image index of every flagged file of a task (IDX virtual paths `file#i`). */
 function flaggedIndices(r: DiagnosisResult, task: string, offsetOf: (file: string) => number): Set<number> {

@@ -79,3 +79,23 @@ export async function plantFashionMnist(o: PlantOptions): Promise<PlantedSet> {
   }
   return { n, images, truth, given, flipped, altered };
 }
+
+/** Precision, recall and F1 of a flagged set against the planted faults. */
+export interface Prf {
+  flagged: number;
+  precision: number;
+  recall: number;
+  f1: number;
+}
+
+/** {@link Prf} of `flagged` against `faulty` (indices into the planted set). */
+export function prf(flagged: Set<number>, faulty: Set<number>): Prf {
+  let tp = 0;
+  for (const i of flagged) if (faulty.has(i)) tp++;
+  const precision = tp / Math.max(1, flagged.size);
+  const recall = tp / Math.max(1, faulty.size);
+  return { flagged: flagged.size, precision, recall, f1: (2 * precision * recall) / Math.max(1e-12, precision + recall) };
+}
+
+/** One line of {@link Prf}. */
+export const fmt = (m: Prf): string => `flagged ${String(m.flagged).padStart(6)}  P ${m.precision.toFixed(3)}  R ${m.recall.toFixed(3)}  F1 ${m.f1.toFixed(3)}`;
