@@ -21,11 +21,9 @@
  * same verdict figures as the in-process run; writing the 60k PNGs 50.4 s. At 3,000 images: analyzers
  * 301–316 MB, aggregator 387 MB, run 26.0 s, mislabeled P 0.640 R 0.790 F1 0.707 (same as in process).
  */
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { flaggedPaths, type DiagnosisResult } from '../analyses/image-diagnosis/index.js';
@@ -35,6 +33,7 @@ import { startNatsServer } from '../src/testing/nats-server.js';
 import { FASHION_MNIST_CLASSES } from './fashion-mnist.js';
 import { fmt, plantFashionMnist, prf, SIZE } from './planted-fashion-mnist.js';
 import { startS3Process } from './s3-process.js';
+import { MiB, runMeasured, type MeasuredRun } from '../test/security/measure.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -44,8 +43,6 @@ const { values: args } = parseArgs({
   },
 });
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const TSX_LOADER = pathToFileURL(path.join(REPO_ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
 const ANALYZERS = ['node-0', 'node-1', 'node-2'];
 const AGGREGATOR = 'aggregator';
 const BUCKET = 'diagnosis-hub';
@@ -59,8 +56,6 @@ const ROUND_TIMEOUT_MS = 30 * 60_000;
  * node's rows at once); those now yield between chunks of rows.
  */
 const LOSS_ARGS = args['loss-after-ms'] ? ['--loss-after-ms', String(Number(args['loss-after-ms']))] : [];
-/** The line GNU time appends to a node's stderr. */
-const TIME_FORMAT = 'flame-bench-time maxrss_kb %M wall_s %e exit %x';
 
 /** Global image index of every flagged file of a task (files are named `<global index>.png`). */
 function flaggedIndices(r: DiagnosisResult, task: 'mislabeled_images' | 'lighting_conditions'): Set<number> {
@@ -73,36 +68,13 @@ function flaggedIndices(r: DiagnosisResult, task: 'mislabeled_images' | 'lightin
   return out;
 }
 
-interface NodeRun {
-  id: string;
-  code: number;
-  stdout: string;
-  stderr: string;
-  maxRssKb: number;
-  wallMs: number;
-}
+/** The ceilings of a node process (runMeasured's watchdog kills it past them): far above what a run needs. */
+const NODE_WATCH = { rssLimit: 16 * 1024 * MiB, timeoutMs: 2 * ROUND_TIMEOUT_MS };
 
-/** `flame run` of the diagnosis for one node under GNU time, `env` added to this process's (FLAME_* of this process dropped). */
-function runNode(id: string, env: Record<string, string>): Promise<NodeRun> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('FLAME_')));
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      '/usr/bin/time',
-      ['-f', TIME_FORMAT, process.execPath, '--conditions=flame-source', '--import', TSX_LOADER, path.join(REPO_ROOT, 'apps', 'cli', 'main.ts'), 'run', 'analyses/image-diagnosis/index.ts', '--timeout-ms', String(ROUND_TIMEOUT_MS), ...LOSS_ARGS],
-      { cwd: REPO_ROOT, env: { ...base, NODE_NO_WARNINGS: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const wallMs = performance.now() - t0;
-      const m = /flame-bench-time maxrss_kb (\d+) wall_s ([\d.]+) exit (\d+)\s*$/.exec(stderr);
-      resolve({ id, code: code ?? -1, stdout, stderr: m ? stderr.slice(0, m.index) : stderr, maxRssKb: m ? Number(m[1]) : Number.NaN, wallMs });
-    });
-  });
+/** `flame run` of the diagnosis for one node under GNU time (runMeasured), `env` added to this process's (FLAME_* dropped). */
+async function runNode(id: string, env: Record<string, string>): Promise<MeasuredRun & { id: string }> {
+  const run = await runMeasured(['run', 'analyses/image-diagnosis/index.ts', '--timeout-ms', String(ROUND_TIMEOUT_MS), ...LOSS_ARGS], { env, ...NODE_WATCH });
+  return { id, ...run };
 }
 
 /** Writes images [a, b) as `<dir>/<class folder>/<global index>.png` under their given class, `concurrency` at a time. */
@@ -161,10 +133,10 @@ async function main(): Promise<void> {
     console.log('node processes (peak RSS from GNU time, wall time from spawn to exit):');
     for (const r of runs) {
       const role = r.id === AGGREGATOR ? 'aggregator' : 'analyzer';
-      console.log(`  ${r.id.padEnd(11)} ${role.padEnd(10)} peak RSS ${(r.maxRssKb / 1024).toFixed(0).padStart(5)} MB  wall ${(r.wallMs / 1000).toFixed(1).padStart(6)} s  exit ${r.code}`);
+      console.log(`  ${r.id.padEnd(11)} ${role.padEnd(10)} peak RSS ${(r.peakRss / MiB).toFixed(0).padStart(5)} MB  wall ${(r.elapsedMs / 1000).toFixed(1).padStart(6)} s  exit ${r.code}${r.killed ? ` (killed: ${r.killed})` : ''}`);
     }
-    const total = runs.reduce((s, r) => s + r.maxRssKb, 0);
-    console.log(`  sum of peaks ${(total / 1024).toFixed(0)} MB (the processes' peaks need not coincide)`);
+    const total = runs.reduce((s, r) => s + r.peakRss, 0);
+    console.log(`  sum of peaks ${(total / MiB).toFixed(0)} MB (the processes' peaks need not coincide)`);
     const failed = runs.filter((r) => r.code !== 0);
     for (const r of failed) console.log(`${r.id} exited ${r.code}; its stderr's tail:\n${r.stderr.slice(-3000)}`);
     if (failed.length) {

@@ -45,9 +45,9 @@ function childEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...base, ...env, NODE_NO_WARNINGS: '1' };
 }
 
-/** `node --import tsx <file> args…` under GNU time: the command and its arguments. */
+/** `node --import tsx <file> args…` under GNU time (the package's names resolving to its sources, as under npm): the command and its arguments. */
 function timed(statsFile: string, file: string, args: readonly string[]): [string, string[]] {
-  return ['/usr/bin/time', ['-f', '%M', '-o', statsFile, process.execPath, '--import', TSX_LOADER, file, ...args]];
+  return ['/usr/bin/time', ['-f', '%M', '-o', statsFile, process.execPath, '--conditions=flame-source', '--import', TSX_LOADER, file, ...args]];
 }
 
 /** The peak RSS GNU time wrote (KiB on its last line), in bytes. */
