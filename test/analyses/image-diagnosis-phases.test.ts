@@ -15,7 +15,7 @@ import { SeededRandom } from '../../src/ml/random.js';
 import { headLogits, localFeatureSums, releaseTrainingSessions, standardizerFrom } from '../../src/ml/softmax.js';
 import { cutoffsFrom, emptyHistograms } from '../../analyses/image-diagnosis/distribution.js';
 import type { DiagnosisAggregate } from '../../analyses/image-diagnosis/global.js';
-import { diagnosisContext, f32, f64, logitsInChunks, probabilitiesOf, type NodeState } from '../../analyses/image-diagnosis/phases/context.js';
+import { diagnosisContext, f32, f64, logitsInChunks, probabilitiesOf, settleProbabilities, type NodeState } from '../../analyses/image-diagnosis/phases/context.js';
 import { featureSums, mergeFeatures } from '../../analyses/image-diagnosis/phases/features.js';
 import { iterateLocal, mergeIterate, standardizeAndFold, type IterateStep } from '../../analyses/image-diagnosis/phases/iterate.js';
 import { mergeThresholds, thresholdsLocal, thresholdsOf } from '../../analyses/image-diagnosis/phases/cl-thresholds.js';
@@ -126,7 +126,8 @@ describe('iterate phase', () => {
     expect(g.rawHeads).toBeUndefined();
     expect(g.foldCounts).toEqual([0, 1, 2].map((f) => states.reduce((a, s) => a + (s.folds ?? new Int32Array()).filter((x) => x !== f).length, 0)));
     const cv = await crossValidatedProbabilities(data, { classes: CLASSES.length, folds });
-    states.forEach((s, k) => expect(Array.from(probabilitiesOf(s, g))).toEqual(Array.from(cv.probabilities[k])));
+    for (const s of states) await settleProbabilities(s, g);
+    states.forEach((s, k) => expect(Array.from(probabilitiesOf(s))).toEqual(Array.from(cv.probabilities[k])));
 
     const pca = g.pca ?? fail('no pca');
     const expected = await federatedPca(states.map((s) => s.features?.values ?? fail('no features')), DIM);

@@ -28,7 +28,7 @@ export function cutoffsOf(g: DiagnosisAggregate): Record<string, number> | undef
 /** Node side: the node's prune candidates, under its disclosure policy. */
 export function cutoffsLocal(s: NodeState, g: DiagnosisAggregate, choice: { filterBy: FilterBy; rankBy: RankBy }): CutoffsPartial {
   const { labels } = settled(s.features, 'features');
-  const candidates = localPruneCandidates(probabilitiesOf(s, g), labels, settled(g.joint, 'confident joint'), choice);
+  const candidates = localPruneCandidates(probabilitiesOf(s), labels, settled(g.joint, 'confident joint'), choice);
   return { candidates: disclosePruneCandidates(s.control, candidates, labels, g.setup.classes.length) };
 }
 

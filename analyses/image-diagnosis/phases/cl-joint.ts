@@ -29,7 +29,7 @@ export type JointPartial = { joint: ConfidentJoint; confusion: ConfusionSums };
 /** Node side: the node's confident joint and confusion sums, under its disclosure policy. */
 export function jointLocal(s: NodeState, g: DiagnosisAggregate): JointPartial {
   const { labels } = settled(s.features, 'features');
-  const probs = probabilitiesOf(s, g);
+  const probs = probabilitiesOf(s);
   const joint = discloseJoint(s.control, localConfidentJoint(probs, labels, thresholdsOf(g)));
   return { joint, confusion: discloseConfusion(joint, localConfusionSums(probs, labels, joint.classes)) };
 }

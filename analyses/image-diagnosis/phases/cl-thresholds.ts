@@ -23,7 +23,7 @@ export function thresholdsOf(g: DiagnosisAggregate): number[] {
 /** Node side: the node's threshold sums, under its disclosure policy. */
 export function thresholdsLocal(s: NodeState, g: DiagnosisAggregate): ThresholdsPartial {
   const { labels } = settled(s.features, 'features');
-  return { thresholdSums: discloseThresholdSums(s.control, localThresholdSums(probabilitiesOf(s, g), labels, g.setup.classes.length)) };
+  return { thresholdSums: discloseThresholdSums(s.control, localThresholdSums(probabilitiesOf(s), labels, g.setup.classes.length)) };
 }
 
 /** Aggregator side: the thresholds. */

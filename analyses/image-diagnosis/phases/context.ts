@@ -5,7 +5,7 @@
 import type { Tensor } from 'flame-sdk';
 import { BadRequestError, yieldToEventLoop } from 'flame-sdk';
 import { DEFAULT_LABEL_ISSUE_OPTIONS, type FilterBy, type RankBy } from 'flame-sdk/ml';
-import { DEFAULT_CROSS_VALIDATION, headLogits, outOfFoldProbabilities, softmaxRows, type SoftmaxWeights } from 'flame-sdk/ml';
+import { DEFAULT_CROSS_VALIDATION, headLogits, softmaxRows, type SoftmaxWeights } from 'flame-sdk/ml';
 import { DEFAULT_PCA } from 'flame-sdk/ml';
 import type { FlameSDK } from 'flame-sdk';
 import type { DisclosureControl } from 'flame-sdk';
@@ -121,15 +121,16 @@ export function f64(t: Tensor): Float64Array {
   return t.data as Float64Array;
 }
 
-/** The node's probabilities: the user classifier's, or each image's out-of-fold prediction (kept). */
-export function probabilitiesOf(s: NodeState, g: DiagnosisAggregate): Float32Array {
-  if (s.probs) return s.probs;
-  const { values } = settled(s.features, 'features');
-  s.probs = outOfFoldProbabilities(values, settled(s.folds, 'folds'), foldHeadsOf(s, g));
-  return s.probs;
+/** The node's probabilities: the user classifier's, or each image's out-of-fold prediction, once {@link settleProbabilities} has run. */
+export function probabilitiesOf(s: NodeState): Float32Array {
+  return settled(s.probs, 'probabilities');
 }
 
-/** {@link probabilitiesOf}, computed in row chunks with the event loop turning between them. */
+/**
+ * Computes the node's out-of-fold probabilities (kept in its state) unless it has them, in row
+ * chunks with the event loop turning between them. Every phase that reads them calls it first, so
+ * a node that resumed in a later phase computes them there.
+ */
 export async function settleProbabilities(s: NodeState, g: DiagnosisAggregate): Promise<void> {
   if (s.probs) return;
   const { values } = settled(s.features, 'features');

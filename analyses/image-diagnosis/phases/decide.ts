@@ -22,7 +22,7 @@ import type { DiagnosisTaskName } from '../request.js';
 import { ownResponse, withDuplicateOf } from '../views.js';
 import { thresholdsOf } from './cl-thresholds.js';
 import { cutoffsOf } from './cl-cutoffs.js';
-import { f32, f64, probabilitiesOf, settled, type DiagnosisContext, type NodeState } from './context.js';
+import { f32, f64, probabilitiesOf, settled, settleProbabilities, type DiagnosisContext, type NodeState } from './context.js';
 import { logScore, nodeOutlierScores } from './outliers.js';
 
 /** What a node sends in the decide round. */
@@ -95,7 +95,7 @@ export function decideLocal(s: NodeState, g: DiagnosisAggregate, ctx: { cl: bool
         return m ? { issue: m.issue, score: m.distance, extra: { duplicate_of: m.duplicate_of ?? null, duplicate_of_node: m.duplicate_of_node } } : null;
       });
     } else if (name === 'mislabeled_images') {
-      const p = probabilitiesOf(s, g);
+      const p = probabilitiesOf(s);
       const cutoffs = cutoffsOf(g);
       const issues = findLabelIssues(p, settled(s.features, 'features').labels, settled(g.joint, 'confident joint'), {
         filterBy: ctx.filterBy,
@@ -160,7 +160,10 @@ export function decidePhase(ctx: DiagnosisContext): Phase<NodeState, DiagnosisAg
   const choice = { cl: ctx.need.cl, filterBy: ctx.filterBy, rankBy: ctx.rankBy };
   return {
     name: 'decide',
-    local: ({ state, global }) => decideLocal(state, global, choice),
+    local: async ({ state, global }) => {
+      if (choice.cl) await settleProbabilities(state, global);
+      return decideLocal(state, global, choice);
+    },
     async merge(partials, { sdk, previous, excluded }) {
       const next = await mergeDecide(partials, previous, sdk, excluded, ctx);
       ctx.report(sdk, 'done', 1);
