@@ -91,6 +91,19 @@ export function intOption(flag: string, bounds: IntBounds = {}): (value: string)
   };
 }
 
+/**
+ * A commander option parser of a count (a whole number, 1 and up) or a fraction strictly between 0
+ * and 1, naming the flag when refused: `--min-nodes 2` and `--min-nodes 0.5` pass, `abc`, `0` and
+ * `1.5` do not.
+ */
+export function countOrFractionOption(flag: string): (value: string) => number {
+  return (value) => {
+    const n = value.trim() === '' ? Number.NaN : Number(value);
+    if (!((n > 0 && n < 1) || inBounds(n, {}))) fail(flag, `expected a count from 1 or a fraction between 0 and 1, got ${JSON.stringify(value)}`);
+    return n;
+  };
+}
+
 /** A commander option parser of numbers from `min` to `max`, naming the flag when refused. */
 export function numberOption(flag: string, min: number, max: number): (value: string) => number {
   return (value) => {

@@ -1,6 +1,6 @@
 /** The field-path checkers and the command-line option parsers of src/validation.ts. */
 import { BadRequestError } from '../src/errors.js';
-import { booleanAt, integerAt, intOption, nonEmptyString, numberArrayAt, numberOption, objectAt } from '../src/validation.js';
+import { booleanAt, countOrFractionOption, integerAt, intOption, nonEmptyString, numberArrayAt, numberOption, objectAt } from '../src/validation.js';
 import { runCli } from './cli/run-cli.js';
 
 function messageOf(f: () => unknown): string {
@@ -40,6 +40,12 @@ test('option parsers refuse a value that is not a number like one out of range, 
   const p = numberOption('--min-confidence', 0, 1);
   expect(p('0.25')).toBe(0.25);
   expect(messageOf(() => p('high'))).toBe('--min-confidence: expected a number from 0 to 1, got "high"');
+  const nodes = countOrFractionOption('--min-nodes');
+  expect(nodes('2')).toBe(2);
+  expect(nodes('0.5')).toBe(0.5);
+  for (const bad of ['abc', '0', '1.5', '-1', '']) {
+    expect(messageOf(() => nodes(bad))).toBe(`--min-nodes: expected a count from 1 or a fraction between 0 and 1, got ${JSON.stringify(bad)}`);
+  }
 });
 
 test('flame diagnose --folds abc is refused like --folds 1, before the request is read', async () => {
@@ -57,4 +63,7 @@ test('flame run and flame nodes name a flag that is not a whole number', async (
   const nodes = await runCli(['nodes', 'status', '--timeout-ms', '1.5']);
   expect(nodes.code).toBe(2);
   expect(nodes.stderr).toContain('--timeout-ms: expected an integer from 1, got "1.5"');
+  const minNodes = await runCli(['run', 'analysis.ts', '--min-nodes', 'most']);
+  expect(minNodes.code).toBe(2);
+  expect(minNodes.stderr).toContain('--min-nodes: expected a count from 1 or a fraction between 0 and 1, got "most"');
 }, 30_000);

@@ -7,7 +7,7 @@ import { FlameSDK } from '../../../src/sdk.js';
 import type { StarAnalysis } from '../../../src/star/analysis.js';
 import { runStar } from '../../../src/star/runner.js';
 import { printResult } from '../output.js';
-import { intOption } from '../../../src/validation.js';
+import { countOrFractionOption, intOption } from '../../../src/validation.js';
 
 function isStarAnalysis(v: unknown): v is StarAnalysis {
   return !!v && typeof (v as StarAnalysis).analyze === 'function' && typeof (v as StarAnalysis).aggregate === 'function';
@@ -61,7 +61,7 @@ export function registerRun(program: Command): void {
     .option('--export <name>', 'named export holding the analysis', 'default')
     .option('--max-rounds <n>', 'upper bound on rounds (default: what the analysis declares, else 10)', intOption('--max-rounds'))
     .option('--timeout-ms <ms>', 'how long to wait for other nodes per round', intOption('--timeout-ms'), 120000)
-    .option('--min-nodes <n>', 'aggregator: fewest analyzers a round may close with, when the analysis tolerates missing ones (a count, or a fraction 0-1)', (v) => Number(v))
+    .option('--min-nodes <n>', 'aggregator: fewest analyzers a round may close with, when the analysis tolerates missing ones (a count, or a fraction 0-1)', countOrFractionOption('--min-nodes'))
     .option('--straggler-ms <ms>', 'aggregator: per-round deadline after which a tolerated round closes with the analyzers that answered', intOption('--straggler-ms'))
     .option('--loss-after-ms <ms>', 'a node whose heartbeats stopped this long is lost (default 3 heartbeats; raise it to wait for restarts)', intOption('--loss-after-ms'))
     .addHelpText(
