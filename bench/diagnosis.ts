@@ -12,12 +12,14 @@
  * dark rule on the 99th percentile alone (the rule before issue 12's lighting change).
  *
  *   npx tsx bench/diagnosis.ts [--n 60000] [--split train|t10k] [--noise uniform|asymmetric] [--noise-rate 0.1]
- *                              [--no-pooled] [--lighting-only] [--seed 1]
+ *                              [--no-pooled] [--lighting-only] [--seed 1] [--probabilities-out FILE]
  *
  * `--noise asymmetric` flips only within look-alike pairs (T-shirt ↔ shirt, pullover ↔ coat,
  * sneaker ↔ ankle boot), each image of those six classes with probability `--noise-rate`.
  * `--split t10k` takes the 10k test images instead of the training ones; `--lighting-only` runs
  * the lighting_conditions task alone (no classifier training, no confident-learning comparison).
+ * `--probabilities-out FILE` writes the 3-node run's out-of-sample probabilities as float32,
+ * n × 10 in image order with the columns in Fashion-MNIST's class order, for offline experiments.
  *
  * Measured (60,000 images, 2 cores, defaults: random-conv features with mirrors, closed-form
  * heads over content-hash folds, filter both): 3 nodes 72.9 s (load 5.2 s, features 21.3 s, train
@@ -26,7 +28,7 @@
  * of the one process 2.24 GB. Checkpoints: 11 per node, the aggregator 121 MB in 2.4 s (3.3 % of
  * the run, 4.1× a bare fsync'd write of the same bytes). EXPERIMENTS.md has the other figures.
  */
-import { mkdtemp, open, rename, rm } from 'node:fs/promises';
+import { mkdtemp, open, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -50,6 +52,7 @@ const { values: args } = parseArgs({
     noise: { type: 'string', default: 'uniform' },
     'noise-rate': { type: 'string', default: '0.1' },
     'no-pooled': { type: 'boolean', default: false },
+    'probabilities-out': { type: 'string' },
   },
 });
 
@@ -258,6 +261,12 @@ async function main(): Promise<void> {
         perNode[k].probs.push(...f.confidence_vectors![0]);
       }
     }
+  }
+  if (args['probabilities-out']) {
+    const out = new Float32Array(n * CLASSES);
+    const column = FASHION_MNIST_CLASSES.map((name) => outputClasses.indexOf(name));
+    for (const p of perNode) p.index.forEach((image, r) => column.forEach((c, j) => (out[image * CLASSES + j] = p.probs[r * CLASSES + c])));
+    await writeFile(args['probabilities-out'], out);
   }
   console.log('confident learning choices (same probabilities, federated):');
   const choices: Array<{ filterBy: FilterBy; rankBy?: RankBy }> = [
