@@ -60,7 +60,14 @@ const seeds = seedFrames();
 const donors = seeds.map((s) => s.node);
 // start the worker first: its start-up is not part of any frame's decode time
 await decodeUntrusted(serialize(seeds.find((s) => s.kind === 'arrow')!.node), 'warm-up', budget);
+/** What this thread's heap and buffers hold after a full collection (where --expose-gc is given). */
+function heldBytes(): number {
+  globalThis.gc?.();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
+}
 // What the process holds before the first frame (node, tsx, apache-arrow, the worker): decoding is what comes on top.
+const baselineHeldBytes = heldBytes();
 const baselineRssBytes = process.memoryUsage().rss;
 const started = performance.now();
 for (let i = 0; i < frames; i++) {
@@ -80,6 +87,7 @@ for (let i = 0; i < frames; i++) {
   if (i % 100 === 99) globalThis.gc?.();
 }
 await closeDecodePool();
+const finalHeldBytes = heldBytes();
 const total = Object.values(byKind).reduce((n, t) => ({ refused: n.refused + t.refused, decoded: n.decoded + t.decoded }), { refused: 0, decoded: 0 });
 console.log(
   JSON.stringify({
@@ -91,6 +99,8 @@ console.log(
     slowestMs: { decodeValue: slowest.value, decodeUntrusted: slowest.untrusted },
     peakRssBytes: process.resourceUsage().maxRSS * 1024,
     baselineRssBytes,
+    baselineHeldBytes,
+    finalHeldBytes,
     seconds: (performance.now() - started) / 1000,
     sink,
     failures,
