@@ -67,7 +67,7 @@ export function disclosePruneCandidates(control: DisclosureControl, candidates: 
   const out: PruneCandidates = {};
   let withheld = 0;
   for (const [key, scores] of Object.entries(candidates)) {
-    // Keys are `nr:<given>:<other>` or `pc:<given>` (confident-learning.ts).
+    // Keys are `nr:<given>:<other>`, `pc:<given>` or `rc:<given>` (confident-learning.ts).
     const given = Number(key.split(':')[1]);
     const small = held[given] > 0 && held[given] < control.minCount;
     if (small && scores.length > 0) withheld++;

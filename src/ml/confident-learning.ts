@@ -5,7 +5,8 @@
  * 1. each node: `localThresholdSums` → aggregator: `mergeThresholdSums`, `thresholdsFrom`
  *    (t_j = mean p_j over samples labelled j);
  * 2. each node: `localConfidentJoint` → aggregator: `mergeConfidentJoints` (counts add up);
- * 3. for the ranking-based filters (prune_by_noise_rate, prune_by_class, both), the number of
+ * 3. for the ranking-based filters (prune_by_noise_rate, prune_by_class, both,
+ *    low_relative_confidence, auto), the number of
  *    samples to prune per cell is global, so each cell needs a global score cutoff: each node
  *    sends its top candidates' scores (`localPruneCandidates`, never more than the global
  *    count per cell) and the aggregator picks the cutoff (`pruneCutoffsFrom`);
@@ -16,21 +17,29 @@
  */
 import { BadRequestError } from '../errors.js';
 
-/** How label issues are chosen (cleanlab's `filter_by`). */
-export type FilterBy = 'prune_by_noise_rate' | 'prune_by_class' | 'both' | 'confident_learning' | 'predicted_neq_given';
+/**
+ * How label issues are chosen: cleanlab's `filter_by` values, and two of ours.
+ * `low_relative_confidence` ranks every sample by p(given label) / t(given label) (its confidence
+ * relative to its class's threshold) and flags as many as the confident joint has off its
+ * diagonal, the lowest first. `auto` is `low_relative_confidence` when the joint's off-diagonal
+ * is spread over many class pairs and `both` when it is concentrated in a few (see
+ * {@link resolveFilter}).
+ */
+export type FilterBy = 'prune_by_noise_rate' | 'prune_by_class' | 'both' | 'confident_learning' | 'predicted_neq_given' | 'low_relative_confidence' | 'auto';
 
 /** Score that orders samples within a given class for `prune_by_class` (cleanlab's `rank_by`). */
 export type RankBy = 'self_confidence' | 'normalized_margin';
 
 /**
- * Default filter and ranking, chosen in bench/ml-experiments.ts: on Fashion-MNIST with 10% flips,
- * `both` (prune_by_noise_rate ∩ prune_by_class) had the best F1 (0.831 vs 0.818 by class, 0.805 by
- * noise rate), trading a little recall for precision.
+ * Default filter and ranking (analyses/image-diagnosis/EXPERIMENTS.md, "One ranking over all
+ * samples"): on Fashion-MNIST with uniform flips a single ranking by relative confidence, as many
+ * as the joint's off-diagonal, beat `both` (F1 0.895 against 0.812 at 10 %, 0.905 against 0.882 at
+ * 20 %); with flips within look-alike pairs `both` stayed better (0.780 against 0.731), hence `auto`.
  *
- * @property __type.filterBy `both`: flagged by noise-rate pruning and by class pruning.
+ * @property __type.filterBy `auto`: {@link resolveFilter} picks `low_relative_confidence` or `both` from the global joint.
  * @property __type.rankBy `self_confidence`: in class pruning, the samples with the lowest p(given label) go first.
  */
-export const DEFAULT_LABEL_ISSUE_OPTIONS = { filterBy: 'both', rankBy: 'self_confidence' } as const satisfies {
+export const DEFAULT_LABEL_ISSUE_OPTIONS = { filterBy: 'auto', rankBy: 'self_confidence' } as const satisfies {
   filterBy: FilterBy;
   rankBy: RankBy;
 };
@@ -250,6 +259,11 @@ interface PruneCell {
   /** Other class whose margin is the score (noise-rate cells), or −1 for a whole-class cell. */
   other: number;
   count: number;
+  /**
+   * Relative-confidence cells (`rc:<given>`, one per class) share one ranking: their cut-off is the
+   * `count`-th highest score over all of them, so `count` is the number to flag in all classes.
+   */
+  shared?: true;
 }
 
 /** Options of {@link findLabelIssues} and the cutoff helpers. */
@@ -260,12 +274,65 @@ export interface LabelIssueOptions {
   rankBy?: RankBy;
   /** Global score cutoffs per cell from {@link pruneCutoffsFrom}; computed from the local data when absent (correct for pooled data). */
   cutoffs?: Record<string, number>;
-  /** Global per-class thresholds; needed by the `confident_learning` filter only. */
+  /** Global per-class thresholds; needed by the `confident_learning` and `low_relative_confidence` filters (hence `auto`). */
   thresholds?: readonly number[];
 }
 
-/** Prune cells of a filter: per (given i, true j ≠ i) for noise rate, per given class for class pruning. */
-function pruneCells(joint: ConfidentJoint, filterBy: FilterBy): PruneCell[] {
+/** The global thresholds where the filter needs them (confident_learning, low_relative_confidence), checked. */
+function thresholdsFor(filterBy: Exclude<FilterBy, 'auto'>, thresholds: readonly number[] | undefined, classes: number): readonly number[] | undefined {
+  if (filterBy !== 'confident_learning' && filterBy !== 'low_relative_confidence') return thresholds;
+  if (!thresholds || thresholds.length !== classes) {
+    throw new BadRequestError(`confident learning: filter ${filterBy} needs ${classes} thresholds, got ${thresholds?.length ?? 'none'}`);
+  }
+  return thresholds;
+}
+
+/** Samples of the joint confidently counted in another class than their given one. */
+function offDiagonal(joint: ConfidentJoint): number {
+  let total = 0;
+  for (let i = 0; i < joint.classes; i++) for (let j = 0; j < joint.classes; j++) if (i !== j) total += joint.counts[i * joint.classes + j];
+  return total;
+}
+
+/**
+ * Share of the joint's off-diagonal held by its `classes` largest cells (of classes × (classes − 1)):
+ * near 1 / (classes − 1) when flips are spread evenly, near 1 when they stay within a few pairs.
+ */
+export function offDiagonalConcentration(joint: ConfidentJoint): number {
+  const { classes, counts } = joint;
+  const cells: number[] = [];
+  for (let i = 0; i < classes; i++) for (let j = 0; j < classes; j++) if (i !== j) cells.push(counts[i * classes + j]);
+  cells.sort((a, b) => b - a);
+  const total = cells.reduce((a, v) => a + v, 0);
+  return total > 0 ? cells.slice(0, classes).reduce((a, v) => a + v, 0) / total : 1;
+}
+
+/**
+ * Above this {@link offDiagonalConcentration} `auto` prunes per class pair (`both`). Measured on
+ * Fashion-MNIST: uniform flips 0.27–0.35, flips within look-alike pairs 0.93.
+ */
+export const CONCENTRATED_NOISE = 0.6;
+
+/**
+ * The filter `filterBy` stands for on this global joint: `auto` becomes `both` when the joint's
+ * off-diagonal is concentrated in a few class pairs (there per-pair counts are large and reliable),
+ * `low_relative_confidence` otherwise (spread thin, per-pair counts are small and noisy, and one
+ * ranking over all samples does better); any other filter is itself. Every node resolves the
+ * same global joint, so they all pick the same.
+ */
+export function resolveFilter(joint: ConfidentJoint, filterBy: FilterBy): Exclude<FilterBy, 'auto'> {
+  if (filterBy !== 'auto') return filterBy;
+  return offDiagonalConcentration(joint) > CONCENTRATED_NOISE ? 'both' : 'low_relative_confidence';
+}
+
+/** Prune cells of a filter: per (given i, true j ≠ i) for noise rate, per given class for class pruning, one over all samples for relative confidence. */
+function pruneCells(joint: ConfidentJoint, filterBy: Exclude<FilterBy, 'auto'>): PruneCell[] {
+  if (filterBy === 'low_relative_confidence') {
+    // One cell per class, so a node's disclosure policy can withhold a small class's scores.
+    const count = Math.round(offDiagonal(joint));
+    if (count <= 0) return [];
+    return joint.labelCounts.flatMap((n, i) => (n > 0 ? [{ key: `rc:${i}`, given: i, other: -1, count, shared: true as const }] : []));
+  }
   if (filterBy !== 'prune_by_noise_rate' && filterBy !== 'prune_by_class' && filterBy !== 'both') return [];
   const calibrated = calibrateConfidentJoint(joint);
   const cells: PruneCell[] = [];
@@ -281,9 +348,16 @@ function pruneCells(joint: ConfidentJoint, filterBy: FilterBy): PruneCell[] {
   return cells;
 }
 
-/** Larger = more likely mislabelled. Noise-rate cells use the margin p_j − p_i, as cleanlab does. */
-function cellScore(probs: Float32Array | Float64Array, offset: number, cell: PruneCell, classes: number, rankBy: RankBy): number {
+/**
+ * Larger = more likely mislabelled. Noise-rate cells use the margin p_j − p_i, as cleanlab does;
+ * the all-samples cell −p(given) / t(given).
+ */
+function cellScore(probs: Float32Array | Float64Array, offset: number, cell: PruneCell, classes: number, rankBy: RankBy, thresholds: readonly number[] | undefined): number {
   const own = probs[offset + cell.given];
+  if (cell.shared) {
+    const t = thresholds![cell.given];
+    return t > 0 ? -own / t : -own;
+  }
   if (cell.other >= 0) return probs[offset + cell.other] - own;
   if (rankBy === 'self_confidence') return -own;
   let maxOther = -Infinity;
@@ -291,7 +365,7 @@ function cellScore(probs: Float32Array | Float64Array, offset: number, cell: Pru
   return maxOther - own;
 }
 
-/** Each node's top scores per prune cell; only scalars, at most the global count per cell. */
+/** Each node's top scores per prune cell; only scalars, at most the global count per cell (per group of shared cells). */
 export type PruneCandidates = Record<string, number[]>;
 
 /** Step 3, on a node: its highest scores for every prune cell (descending). */
@@ -301,17 +375,26 @@ export function localPruneCandidates(
   globalJoint: ConfidentJoint,
   options: LabelIssueOptions = {},
 ): PruneCandidates {
-  const { filterBy, rankBy } = { ...DEFAULT_LABEL_ISSUE_OPTIONS, ...options };
+  const { rankBy } = { ...DEFAULT_LABEL_ISSUE_OPTIONS, ...options };
   const classes = globalJoint.classes;
   checkInputs(probs, labels, classes);
+  const filterBy = resolveFilter(globalJoint, options.filterBy ?? DEFAULT_LABEL_ISSUE_OPTIONS.filterBy);
+  const thresholds = thresholdsFor(filterBy, options.thresholds, classes);
   const out: PruneCandidates = {};
   for (const cell of pruneCells(globalJoint, filterBy)) {
     const scores: number[] = [];
     for (let i = 0; i < labels.length; i++) {
-      if (labels[i] === cell.given) scores.push(cellScore(probs, i * classes, cell, classes, rankBy));
+      if (labels[i] === cell.given) scores.push(cellScore(probs, i * classes, cell, classes, rankBy, thresholds));
     }
     scores.sort((a, b) => b - a);
     out[cell.key] = scores.slice(0, cell.count);
+  }
+  // Shared cells: only the node's own top `count` over all of them can reach the global top `count`.
+  const shared = pruneCells(globalJoint, filterBy).filter((c) => c.shared);
+  if (shared.length > 0) {
+    const mine = shared.flatMap((c) => out[c.key]).sort((a, b) => b - a);
+    const floor = mine.length >= shared[0].count ? mine[shared[0].count - 1] : Number.NEGATIVE_INFINITY;
+    for (const c of shared) out[c.key] = out[c.key].filter((v) => v >= floor);
   }
   return out;
 }
@@ -319,14 +402,19 @@ export function localPruneCandidates(
 /**
  * Step 3, on the aggregator: per cell, the `count`-th highest score over all nodes (ties are all
  * pruned, as in cleanlab's noise-rate pruning); −∞ when the cell has fewer candidates than its count.
+ * Relative-confidence cells share one cut-off: the `count`-th highest over all of them.
  */
 export function pruneCutoffsFrom(parts: readonly PruneCandidates[], globalJoint: ConfidentJoint, options: LabelIssueOptions = {}): Record<string, number> {
-  const { filterBy } = { ...DEFAULT_LABEL_ISSUE_OPTIONS, ...options };
+  const filterBy = resolveFilter(globalJoint, options.filterBy ?? DEFAULT_LABEL_ISSUE_OPTIONS.filterBy);
   const cutoffs: Record<string, number> = {};
-  for (const cell of pruneCells(globalJoint, filterBy)) {
-    const all = parts.flatMap((p) => p[cell.key] ?? []).sort((a, b) => b - a);
-    cutoffs[cell.key] = all.length >= cell.count ? all[cell.count - 1] : Number.NEGATIVE_INFINITY;
-  }
+  const cells = pruneCells(globalJoint, filterBy);
+  const cutoffOf = (group: readonly PruneCell[], count: number): number => {
+    const all = parts.flatMap((p) => group.flatMap((c) => p[c.key] ?? [])).sort((a, b) => b - a);
+    return all.length >= count ? all[count - 1] : Number.NEGATIVE_INFINITY;
+  };
+  const shared = cells.filter((c) => c.shared);
+  const sharedCutoff = shared.length > 0 ? cutoffOf(shared, shared[0].count) : Number.NEGATIVE_INFINITY;
+  for (const cell of cells) cutoffs[cell.key] = cell.shared ? sharedCutoff : cutoffOf([cell], cell.count);
   return cutoffs;
 }
 
@@ -353,9 +441,10 @@ export function findLabelIssues(
   globalJoint: ConfidentJoint,
   options: LabelIssueOptions = {},
 ): LabelIssues {
-  const { filterBy, rankBy } = { ...DEFAULT_LABEL_ISSUE_OPTIONS, ...options };
+  const { rankBy } = { ...DEFAULT_LABEL_ISSUE_OPTIONS, ...options };
   const classes = globalJoint.classes;
   checkInputs(probs, labels, classes);
+  const filterBy = resolveFilter(globalJoint, options.filterBy ?? DEFAULT_LABEL_ISSUE_OPTIONS.filterBy);
   const n = labels.length;
   const suggestedLabel = new Int32Array(n);
   const selfConfidence = new Float32Array(n);
@@ -370,16 +459,14 @@ export function findLabelIssues(
   if (filterBy === 'predicted_neq_given') {
     for (let i = 0; i < n; i++) isIssue[i] = suggestedLabel[i] !== labels[i] ? 1 : 0;
   } else if (filterBy === 'confident_learning') {
-    const thresholds = options.thresholds;
-    if (!thresholds || thresholds.length !== classes) {
-      throw new BadRequestError(`confident learning: filter confident_learning needs ${classes} thresholds, got ${thresholds?.length ?? 'none'}`);
-    }
+    const thresholds = thresholdsFor(filterBy, options.thresholds, classes)!;
     for (let i = 0; i < n; i++) {
       const j = confidentClass(probs, i * classes, thresholds);
       isIssue[i] = j >= 0 && j !== labels[i] ? 1 : 0;
     }
   } else {
-    const cutoffs = options.cutoffs ?? pruneCutoffsFrom([localPruneCandidates(probs, labels, globalJoint, { filterBy, rankBy })], globalJoint, { filterBy });
+    const thresholds = thresholdsFor(filterBy, options.thresholds, classes);
+    const cutoffs = options.cutoffs ?? pruneCutoffsFrom([localPruneCandidates(probs, labels, globalJoint, { filterBy, rankBy, thresholds })], globalJoint, { filterBy });
     const cells = pruneCells(globalJoint, filterBy);
     const byNoiseRate = new Uint8Array(n);
     const byClass = new Uint8Array(n);
@@ -388,11 +475,12 @@ export function findLabelIssues(
       if (cutoff === undefined) throw new BadRequestError(`confident learning: no cutoff for prune cell ${cell.key}`);
       const mark = cell.other >= 0 ? byNoiseRate : byClass;
       for (let i = 0; i < n; i++) {
-        if (labels[i] === cell.given && cellScore(probs, i * classes, cell, classes, rankBy) >= cutoff) mark[i] = 1;
+        if (labels[i] === cell.given && cellScore(probs, i * classes, cell, classes, rankBy, thresholds) >= cutoff) mark[i] = 1;
       }
     }
     for (let i = 0; i < n; i++) {
-      const flagged = filterBy === 'both' ? byNoiseRate[i] & byClass[i] : filterBy === 'prune_by_class' ? byClass[i] : byNoiseRate[i];
+      // relative-confidence cells (other −1) mark byClass, which low_relative_confidence reads alone
+      const flagged = filterBy === 'both' ? byNoiseRate[i] & byClass[i] : filterBy === 'prune_by_class' || filterBy === 'low_relative_confidence' ? byClass[i] : byNoiseRate[i];
       // As in cleanlab: a sample the model predicts as its given label is never an issue.
       isIssue[i] = flagged && suggestedLabel[i] !== labels[i] ? 1 : 0;
     }
@@ -425,7 +513,7 @@ export function federatedLabelIssues(
 ): { issues: LabelIssues[]; thresholds: number[]; joint: ConfidentJoint } {
   const thresholds = thresholdsFrom(mergeThresholdSums(nodes.map((n) => localThresholdSums(n.probs, n.labels, classes))));
   const joint = mergeConfidentJoints(nodes.map((n) => localConfidentJoint(n.probs, n.labels, thresholds)));
-  const cutoffs = pruneCutoffsFrom(nodes.map((n) => localPruneCandidates(n.probs, n.labels, joint, options)), joint, options);
+  const cutoffs = pruneCutoffsFrom(nodes.map((n) => localPruneCandidates(n.probs, n.labels, joint, { ...options, thresholds })), joint, options);
   const issues = nodes.map((n) => findLabelIssues(n.probs, n.labels, joint, { ...options, cutoffs, thresholds }));
   return { issues, thresholds, joint };
 }

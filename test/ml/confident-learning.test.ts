@@ -7,8 +7,11 @@ import {
   findLabelIssues,
   localConfidentJoint,
   localConfusionSums,
+  localPruneCandidates,
   localThresholdSums,
   mergeConfidentJoints,
+  offDiagonalConcentration,
+  resolveFilter,
   mergeConfusionSums,
   mergeThresholdSums,
   thresholdsFrom,
@@ -48,7 +51,7 @@ function split<T extends Float32Array | Int32Array>(a: T, width: number, bounds:
   return bounds.slice(0, -1).map((b, k) => a.slice(b * width, bounds[k + 1] * width) as T);
 }
 
-const filters: FilterBy[] = ['prune_by_noise_rate', 'prune_by_class', 'both', 'confident_learning', 'predicted_neq_given'];
+const filters: FilterBy[] = ['prune_by_noise_rate', 'prune_by_class', 'both', 'confident_learning', 'predicted_neq_given', 'low_relative_confidence', 'auto'];
 
 describe('confident learning', () => {
   const n = 3000;
@@ -149,5 +152,60 @@ describe('confident learning', () => {
     const t = [0.5, 0.5, 0.5, 0.5];
     const joint = localConfidentJoint(data.probs, data.labels, t);
     expect(() => findLabelIssues(data.probs, data.labels, joint, { filterBy: 'confident_learning' })).toThrow(/needs 4 thresholds/);
+  });
+
+  describe('low_relative_confidence and auto', () => {
+    const thresholds = () => thresholdsFrom(mergeThresholdSums([localThresholdSums(data.probs, data.labels, K)]));
+
+    it('flags as many samples as the joint has off its diagonal, the lowest p(given) / t(given) first', () => {
+      const t = thresholds();
+      const joint = localConfidentJoint(data.probs, data.labels, t);
+      let off = 0;
+      for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) if (i !== j) off += joint.counts[i * K + j];
+      const { indices } = findLabelIssues(data.probs, data.labels, joint, { filterBy: 'low_relative_confidence', thresholds: t });
+      // at most the off-diagonal (samples predicted as their given label are never issues), and near it
+      expect(indices.length).toBeLessThanOrEqual(off);
+      expect(indices.length).toBeGreaterThan(0.9 * off);
+      const score = (i: number) => data.probs[i * K + data.labels[i]] / t[data.labels[i]];
+      const worstFlagged = Math.max(...indices.map(score));
+      const flagged = new Set(indices);
+      // every unflagged sample the model does not predict as its label scores at least as high
+      for (let i = 0; i < data.labels.length; i++) {
+        if (flagged.has(i)) continue;
+        let best = 0;
+        for (let j = 1; j < K; j++) if (data.probs[i * K + j] > data.probs[i * K + best]) best = j;
+        if (best !== data.labels[i]) expect(score(i)).toBeGreaterThanOrEqual(worstFlagged);
+      }
+    });
+
+    it('sends each node at most the global count of scores over all classes, per class so disclosure can withhold one', () => {
+      const t = thresholds();
+      const joint = localConfidentJoint(data.probs, data.labels, t);
+      const part = { probs: data.probs.slice(0, 700 * K), labels: data.labels.slice(0, 700) };
+      const c = localPruneCandidates(part.probs, part.labels, joint, { filterBy: 'low_relative_confidence', thresholds: t });
+      expect(Object.keys(c).sort()).toEqual(['rc:0', 'rc:1', 'rc:2', 'rc:3']);
+      let off = 0;
+      for (let i = 0; i < K; i++) for (let j = 0; j < K; j++) if (i !== j) off += joint.counts[i * K + j];
+      expect(Object.values(c).reduce((a, v) => a + v.length, 0)).toBeLessThanOrEqual(off);
+    });
+
+    it('refuses to rank without thresholds, naming the filter', () => {
+      const joint = localConfidentJoint(data.probs, data.labels, thresholds());
+      expect(() => localPruneCandidates(data.probs, data.labels, joint, { filterBy: 'low_relative_confidence' })).toThrow(/low_relative_confidence needs 4 thresholds/);
+    });
+
+    it('auto prunes per class pair when the flips stay within a few pairs, and ranks all samples when they are spread', () => {
+      const spread = localConfidentJoint(data.probs, data.labels, thresholds());
+      expect(offDiagonalConcentration(spread)).toBeLessThan(0.6);
+      expect(resolveFilter(spread, 'auto')).toBe('low_relative_confidence');
+      // flips only 2 → 3 and 3 → 2
+      const pairs = { ...spread, counts: spread.counts.map((v, k) => (Math.floor(k / K) === k % K ? v : 0)) };
+      pairs.counts[2 * K + 3] = 40;
+      pairs.counts[3 * K + 2] = 35;
+      pairs.counts[0 * K + 1] = 2;
+      expect(offDiagonalConcentration(pairs)).toBeGreaterThan(0.6);
+      expect(resolveFilter(pairs, 'auto')).toBe('both');
+      expect(resolveFilter(pairs, 'prune_by_class')).toBe('prune_by_class');
+    });
   });
 });

@@ -6,6 +6,7 @@ import { localPruneCandidates, pruneCutoffsFrom, type FilterBy, type PruneCandid
 import type { Phase } from 'flame-sdk';
 import { disclosePruneCandidates } from '../disclosure.js';
 import type { DiagnosisAggregate } from '../global.js';
+import { thresholdsOf } from './cl-thresholds.js';
 import { probabilitiesOf, settled, confidentLearningPhase, type DiagnosisContext, type NodeState } from './context.js';
 
 /**
@@ -17,7 +18,7 @@ export type CutoffsPartial = { candidates: PruneCandidates };
 
 /** Filters that rank prune candidates, and so need the cut-offs. */
 export function ranks(filterBy: FilterBy): boolean {
-  return filterBy === 'prune_by_noise_rate' || filterBy === 'prune_by_class' || filterBy === 'both';
+  return filterBy !== 'confident_learning' && filterBy !== 'predicted_neq_given';
 }
 
 /** The cut-offs as the global carries them (−∞ travels as null); undefined before this phase. */
@@ -28,7 +29,7 @@ export function cutoffsOf(g: DiagnosisAggregate): Record<string, number> | undef
 /** Node side: the node's prune candidates, under its disclosure policy. */
 export function cutoffsLocal(s: NodeState, g: DiagnosisAggregate, choice: { filterBy: FilterBy; rankBy: RankBy }): CutoffsPartial {
   const { labels } = settled(s.features, 'features');
-  const candidates = localPruneCandidates(probabilitiesOf(s), labels, settled(g.joint, 'confident joint'), choice);
+  const candidates = localPruneCandidates(probabilitiesOf(s), labels, settled(g.joint, 'confident joint'), { ...choice, thresholds: thresholdsOf(g) });
   return { candidates: disclosePruneCandidates(s.control, candidates, labels, g.setup.classes.length) };
 }
 
