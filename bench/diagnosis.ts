@@ -270,6 +270,8 @@ async function main(): Promise<void> {
   }
   console.log('confident learning choices (same probabilities, federated):');
   const choices: Array<{ filterBy: FilterBy; rankBy?: RankBy }> = [
+    { filterBy: 'auto' },
+    { filterBy: 'low_relative_confidence' },
     { filterBy: 'both' },
     { filterBy: 'prune_by_noise_rate' },
     { filterBy: 'prune_by_class' },

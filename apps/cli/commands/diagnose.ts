@@ -118,7 +118,7 @@ function addCommonOptions(c: Command): Command {
     .option('--out <file>', 'write the seed-000 response (JSON) here')
     .option('--classifier <onnx>', 'user ONNX classifier (N×C×H×W → N×classes) instead of the federated cross-validated heads')
     .option('--feature-extractor <onnx>', 'user ONNX feature extractor (N×C×H×W → N×D) instead of random convolutions')
-    .option('--filter-by <how>', 'confident learning filter: both, prune_by_noise_rate, prune_by_class, confident_learning, predicted_neq_given')
+    .option('--filter-by <how>', 'confident learning filter: auto (default), low_relative_confidence, both, prune_by_noise_rate, prune_by_class, confident_learning, predicted_neq_given')
     .option('--rank-by <score>', 'ranking for prune_by_class: self_confidence, normalized_margin')
     .option('--folds <k>', 'cross-validation folds', intOption('--folds', { min: 2 }))
     .option('--augment <how>', 'hflip (default): the heads also train on left-right mirrors; none where a mirror is another class')
